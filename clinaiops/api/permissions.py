@@ -1,0 +1,15 @@
+from __future__ import annotations
+
+from typing import Any
+
+from rest_framework.permissions import BasePermission
+from rest_framework.request import Request
+
+from clinaiops.core.models import Role
+
+
+class IsPatient(BasePermission):
+    message = "This API is for patients; staff use the clinician portal."
+
+    def has_permission(self, request: Request, view: Any) -> bool:
+        return bool(request.user and request.user.is_authenticated and getattr(request.user, "role", None) == Role.PATIENT)

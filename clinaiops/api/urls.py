@@ -1,0 +1,19 @@
+from django.urls import path
+from drf_spectacular.views import SpectacularAPIView
+from rest_framework_simplejwt.views import TokenRefreshView
+
+from clinaiops.api import views
+
+app_name = "api"
+
+urlpatterns = [
+    path("auth/token/", views.TokenView.as_view(), name="token"),
+    path("auth/token/refresh/", TokenRefreshView.as_view(), name="token-refresh"),
+    path("me/", views.MeView.as_view(), name="me"),
+    path("readings/", views.ReadingListCreateView.as_view(), name="readings"),
+    path("symptoms/", views.SymptomCreateView.as_view(), name="symptoms"),
+    path("recommendations/", views.RecommendationListView.as_view(), name="recommendations"),
+    path("recommendations/<int:pk>/", views.RecommendationDetailView.as_view(), name="recommendation"),
+    path("recommendations/<int:pk>/respond/", views.RecommendationRespondView.as_view(), name="recommendation-respond"),
+    path("schema/", SpectacularAPIView.as_view(permission_classes=[]), name="schema"),
+]

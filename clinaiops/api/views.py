@@ -1,0 +1,135 @@
+"""Patient mobile API. One view per operation: validate → service/selector → serialize."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from django.utils import timezone
+from drf_spectacular.utils import extend_schema
+from rest_framework import generics, status
+from rest_framework.request import Request
+from rest_framework.response import Response
+from rest_framework.throttling import ScopedRateThrottle
+from rest_framework.views import APIView
+from rest_framework_simplejwt.views import TokenObtainPairView
+
+from clinaiops.api.permissions import IsPatient
+from clinaiops.api.serializers import (
+    ReadingInSerializer,
+    ReadingOutSerializer,
+    RecommendationSerializer,
+    RespondSerializer,
+    SymptomInSerializer,
+)
+from clinaiops.care.models import Reading
+from clinaiops.care.selectors import patient_for_user
+from clinaiops.care.services import ReadingInput
+from clinaiops.core.models import User
+from clinaiops.core.regimen import regimen_label
+from clinaiops.loops.models import Recommendation
+from clinaiops.loops.selectors import recommendation_get_visible, recommendation_list_visible
+from clinaiops.loops.services import reading_ingest, recommendation_respond, symptom_report
+
+
+def _user(request: Request) -> User:
+    user = request.user
+    assert isinstance(user, User)
+    return user
+
+
+class TokenView(TokenObtainPairView):
+    throttle_classes = [ScopedRateThrottle]
+    throttle_scope = "token"
+
+
+class ReadingListCreateView(generics.ListAPIView[Reading]):
+    permission_classes = [IsPatient]
+    serializer_class = ReadingOutSerializer
+
+    def get_queryset(self) -> Any:
+        return Reading.objects.filter(patient__user=self.request.user).order_by("-taken_at")
+
+    @extend_schema(request=ReadingInSerializer, responses={201: ReadingOutSerializer, 200: ReadingOutSerializer})
+    def post(self, request: Request) -> Response:
+        incoming = ReadingInSerializer(data=request.data)
+        incoming.is_valid(raise_exception=True)
+        data = incoming.validated_data
+        patient = patient_for_user(user=_user(request))
+        result = reading_ingest(
+            actor=_user(request),
+            patient=patient,
+            data=ReadingInput(
+                taken_at=data["taken_at"],
+                systolic=data["systolic"],
+                diastolic=data["diastolic"],
+                heart_rate=data.get("heart_rate"),
+                source=data["source"],
+            ),
+        )
+        body = dict(ReadingOutSerializer(result.reading).data)
+        body["alerts"] = [alert.kind for alert in result.alerts]
+        return Response(body, status=status.HTTP_201_CREATED if result.created else status.HTTP_200_OK)
+
+
+class RecommendationListView(generics.ListAPIView[Recommendation]):
+    permission_classes = [IsPatient]
+    serializer_class = RecommendationSerializer
+
+    def get_queryset(self) -> Any:
+        return recommendation_list_visible(user=_user(self.request))
+
+
+class RecommendationDetailView(APIView):
+    permission_classes = [IsPatient]
+
+    @extend_schema(responses=RecommendationSerializer)
+    def get(self, request: Request, pk: int) -> Response:
+        rec = recommendation_get_visible(user=_user(request), recommendation_id=pk)
+        return Response(RecommendationSerializer(rec).data)
+
+
+class RecommendationRespondView(APIView):
+    permission_classes = [IsPatient]
+
+    @extend_schema(request=RespondSerializer, responses=RecommendationSerializer)
+    def post(self, request: Request, pk: int) -> Response:
+        incoming = RespondSerializer(data=request.data)
+        incoming.is_valid(raise_exception=True)
+        rec = recommendation_get_visible(user=_user(request), recommendation_id=pk)
+        recommendation_respond(actor=_user(request), recommendation=rec, response=incoming.validated_data["response"])
+        rec = recommendation_get_visible(user=_user(request), recommendation_id=pk)
+        return Response(RecommendationSerializer(rec).data)
+
+
+class SymptomCreateView(APIView):
+    permission_classes = [IsPatient]
+
+    @extend_schema(request=SymptomInSerializer, responses={201: None})
+    def post(self, request: Request) -> Response:
+        incoming = SymptomInSerializer(data=request.data)
+        incoming.is_valid(raise_exception=True)
+        patient = patient_for_user(user=_user(request))
+        alerts = symptom_report(
+            actor=_user(request),
+            patient=patient,
+            kind=incoming.validated_data["kind"],
+            reported_at=incoming.validated_data.get("reported_at") or timezone.now(),
+        )
+        return Response({"kind": incoming.validated_data["kind"], "alerts": [a.kind for a in alerts]}, status=201)
+
+
+class MeView(APIView):
+    permission_classes = [IsPatient]
+
+    @extend_schema(responses=None)
+    def get(self, request: Request) -> Response:
+        patient = patient_for_user(user=_user(request))
+        return Response(
+            {
+                "code": patient.code,
+                "target": {"systolic": patient.target_sbp, "diastolic": patient.target_dbp},
+                "current_step": patient.current_step,
+                "regimen": regimen_label(patient.current_step),
+                "care_team": patient.care_team.name,
+            }
+        )

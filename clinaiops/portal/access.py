@@ -1,0 +1,54 @@
+"""Role gates for portal views. A wrong role sees 404 for patient data (DESIGN §6) and 403 elsewhere;
+both are audited as denied."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from functools import wraps
+from typing import Any
+
+from django.contrib.auth.decorators import login_required
+from django.core.exceptions import PermissionDenied
+from django.db import transaction
+from django.http import HttpRequest, HttpResponse
+
+from clinaiops.core.models import Role, User
+from governance.audit.models import AuditAction
+from governance.audit.services import audit_record, audit_record_denied
+
+View = Callable[..., HttpResponse]
+
+
+def roles_required(*roles: Role) -> Callable[[View], View]:
+    def decorator(view: View) -> View:
+        @login_required
+        @wraps(view)
+        def wrapped(request: HttpRequest, *args: Any, **kwargs: Any) -> HttpResponse:
+            user = request.user
+            assert isinstance(user, User)
+            if user.role not in roles:
+                audit_record_denied(
+                    action=AuditAction.ACCESS_DENIED,
+                    object_type="portal_view",
+                    object_id=view.__name__,
+                    actor=user,
+                    reason="wrong_role",
+                )
+                raise PermissionDenied("Your role cannot use this page.")
+            return view(request, *args, **kwargs)
+
+        return wrapped
+
+    return decorator
+
+
+def patient_record_viewed(*, actor: User, patient_id: int, what: str) -> None:
+    """Every staff read of a patient's record is accounted for (DESIGN §4)."""
+    with transaction.atomic():
+        audit_record(
+            action=AuditAction.PATIENT_RECORD_VIEWED,
+            object_type="patient",
+            object_id=patient_id,
+            actor=actor,
+            payload={"view": what},
+        )

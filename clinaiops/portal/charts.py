@@ -1,0 +1,832 @@
+"""Server-rendered inline SVG charts for the clinician portal.
+
+The portal must work offline, without a CDN or JavaScript charting libraries, so
+every chart is produced here as a self-contained ``<svg>`` string. This module is
+deliberately pure: it imports only the standard library and knows nothing about
+Django. Callers mark the returned string safe (e.g. with ``mark_safe``); every
+piece of caller-supplied text is escaped here with :func:`html.escape`.
+
+Accessibility conventions shared by all charts:
+
+* the root element carries ``role="img"``, an ``aria-label``, a ``<title>`` and a
+  ``<desc>`` summarising the data for screen-reader users;
+* a ``viewBox`` is always set with ``width="100%"``, so the chart scales with its
+  container (the height follows from the aspect ratio);
+* colours come from the Okabe-Ito palette (blue / vermillion / orange), which
+  stays distinguishable under the common forms of colour blindness, and every
+  colour encoding is doubled by a shape, line style or text label.
+"""
+
+from __future__ import annotations
+
+import html
+import math
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from datetime import date, datetime, time, timedelta, tzinfo
+
+__all__ = [
+    "CRISIS_SBP",
+    "BPPoint",
+    "bp_trend_svg",
+    "factor_bars_svg",
+    "probability_bars_svg",
+]
+
+SVG_NS = "http://www.w3.org/2000/svg"
+
+# Okabe-Ito colour-blind-safe palette plus neutrals.
+BLUE = "#0072B2"
+VERMILLION = "#D55E00"
+ORANGE = "#E69F00"
+CRISIS_RED = "#B2182B"
+INK = "#1F2933"
+MUTED = "#52606D"
+GRID = "#E4E7EB"
+TRACK = "#EEF1F4"
+LIGHT_BLUE = "#9CC7E4"
+WHITE = "#FFFFFF"
+
+SYSTOLIC_COLOUR = BLUE
+DIASTOLIC_COLOUR = VERMILLION
+POSITIVE_COLOUR = BLUE
+NEGATIVE_COLOUR = ORANGE
+
+CRISIS_SBP = 180
+"""Systolic pressure (mmHg) at which the hypertensive-crisis line is drawn."""
+
+_FONT_SIZE = 11
+_CHAR_WIDTH = 0.6 * _FONT_SIZE
+"""Rough average glyph advance, used only for layout estimates."""
+
+_LEGEND_ROW = 15.0
+_HOUR_STEPS = (1, 2, 3, 6, 12)
+_DAY_STEPS = (1, 2, 3, 7, 14, 28, 56, 91, 182, 364)
+_MAX_TICKS = 7
+
+_Attr = str | int | float | None
+
+
+@dataclass(frozen=True)
+class BPPoint:
+    """One home blood-pressure reading.
+
+    Attributes:
+        taken_at: Timezone-aware time the reading was taken.
+        systolic: Systolic pressure in mmHg.
+        diastolic: Diastolic pressure in mmHg.
+        source: Measurement source: ``"cuff"``, ``"ppg"`` (cuffless wearable),
+            ``"ecg"`` or ``"manual"``.
+    """
+
+    taken_at: datetime
+    systolic: int
+    diastolic: int
+    source: str
+
+
+# --------------------------------------------------------------------------- #
+# SVG building helpers
+# --------------------------------------------------------------------------- #
+
+
+def _esc(text: object) -> str:
+    """Escape ``text`` for SVG element content or attribute values.
+
+    Characters that are illegal in XML 1.0 (C0 controls other than tab, newline
+    and carriage return) are dropped so the output always parses.
+    """
+    cleaned = "".join(ch for ch in str(text) if ch >= " " or ch in "\t\n\r")
+    return html.escape(cleaned, quote=True)
+
+
+def _n(value: float) -> str:
+    """Format a number compactly (at most one decimal, no trailing ``.0``)."""
+    rounded = round(value, 1)
+    if rounded == int(rounded):
+        return str(int(rounded))
+    return f"{rounded:.1f}"
+
+
+def _tag(name: str, content: str | None = None, /, **attrs: _Attr) -> str:
+    """Build one SVG element.
+
+    Keyword names map to attribute names: a trailing underscore is dropped
+    (``class_``) and other underscores become hyphens (``stroke_width``).
+    ``None`` values are omitted, floats are compacted and every value is
+    escaped. ``content`` must already be escaped markup; ``None`` makes the
+    element self-closing.
+    """
+    rendered = []
+    for key, value in attrs.items():
+        if value is None:
+            continue
+        text = _n(value) if isinstance(value, float) else str(value)
+        rendered.append(f' {key.rstrip("_").replace("_", "-")}="{_esc(text)}"')
+    head = f"<{name}{''.join(rendered)}"
+    return f"{head}/>" if content is None else f"{head}>{content}</{name}>"
+
+
+def _text(label: str, /, **attrs: _Attr) -> str:
+    """Build a ``<text>`` element whose content is the escaped ``label``."""
+    return _tag("text", _esc(label), **attrs)
+
+
+def _title(label: str) -> str:
+    """Build a ``<title>`` element (the tooltip / accessible name)."""
+    return _tag("title", _esc(label))
+
+
+def _halo(colour: str) -> dict[str, _Attr]:
+    """Text attributes with a white outline so labels stay legible over lines."""
+    return {
+        "fill": colour,
+        "stroke": WHITE,
+        "stroke_width": 3,
+        "stroke_linejoin": "round",
+        "paint_order": "stroke",
+    }
+
+
+def _truncate(text: str, max_chars: int) -> str:
+    """Shorten ``text`` to ``max_chars`` characters, ending with an ellipsis."""
+    if max_chars < 2 or len(text) <= max_chars:
+        return text
+    return text[: max_chars - 1].rstrip() + "\u2026"
+
+
+def _text_width(text: str) -> float:
+    """Approximate rendered width of ``text`` at the base font size."""
+    return len(text) * _CHAR_WIDTH
+
+
+def _svg_open(width: int, height: int, title: str, *, css_class: str) -> str:
+    """Return the opening ``<svg>`` tag and ``<title>`` of an accessible chart."""
+    head = _tag(
+        "svg",
+        "",
+        xmlns=SVG_NS,
+        class_=css_class,
+        viewBox=f"0 0 {width} {height}",
+        width="100%",
+        preserveAspectRatio="xMidYMid meet",
+        role="img",
+        aria_label=title,
+        font_size=_FONT_SIZE,
+        fill=INK,
+    )
+    return head.removesuffix("</svg>") + _title(title)
+
+
+def _empty_svg(
+    width: int, height: int, title: str, message: str, css_class: str
+) -> str:
+    """Build a valid, accessible SVG that only shows ``message``."""
+    return "".join(
+        [
+            _svg_open(width, height, title, css_class=f"{css_class} chart-empty"),
+            _tag("desc", _esc(message)),
+            _tag(
+                "rect",
+                x=0.5,
+                y=0.5,
+                width=width - 1,
+                height=height - 1,
+                rx=6,
+                fill="none",
+                stroke=GRID,
+            ),
+            _text(
+                message,
+                class_="empty-message",
+                x=width / 2,
+                y=height / 2,
+                text_anchor="middle",
+                dominant_baseline="middle",
+                fill=MUTED,
+            ),
+            "</svg>",
+        ]
+    )
+
+
+def _legend(
+    items: Sequence[tuple[str, str]], x0: float, y0: float, max_x: float
+) -> tuple[str, int]:
+    """Lay out legend entries left to right, wrapping before ``max_x``.
+
+    Each item is ``(swatch_svg, label)``; ``swatch_svg`` is drawn with its
+    origin at the swatch's centre. Returns the ``<g class="legend">`` markup and
+    the number of rows used (rows are ``_LEGEND_ROW`` apart, starting at
+    ``y0``).
+    """
+    parts = []
+    x, y, rows = x0, y0, 1
+    for swatch, label in items:
+        item_w = 20 + _text_width(label)
+        if x > x0 and x + item_w > max_x:
+            x, y, rows = x0, y + _LEGEND_ROW, rows + 1
+        parts.append(_tag("g", swatch, transform=f"translate({_n(x + 8)},{_n(y)})"))
+        parts.append(_text(label, x=x + 20, y=y, dominant_baseline="middle"))
+        x += item_w + 16
+    return _tag("g", "".join(parts), class_="legend"), rows
+
+
+def _finite(value: float) -> float | None:
+    """Return ``value`` as a float, or ``None`` if it is NaN or infinite."""
+    number = float(value)
+    return number if math.isfinite(number) else None
+
+
+# --------------------------------------------------------------------------- #
+# Blood-pressure trend
+# --------------------------------------------------------------------------- #
+
+
+def _local(moment: datetime, tz: tzinfo | None) -> datetime:
+    """Express ``moment`` in the chart's display time zone."""
+    if tz is None or moment.tzinfo is None:
+        return moment
+    return moment.astimezone(tz)
+
+
+def _dates_between(first: date, last: date) -> list[date]:
+    """Every calendar date from ``first`` to ``last`` inclusive."""
+    return [first + timedelta(days=i) for i in range((last - first).days + 1)]
+
+
+def _time_ticks(
+    start: datetime, end: datetime, tz: tzinfo | None, max_ticks: int = _MAX_TICKS
+) -> list[datetime]:
+    """Choose at most ``max_ticks`` tick times within ``[start, end]``.
+
+    Ticks fall on local wall-clock boundaries (whole hours or midnights in
+    ``tz``), which keeps them meaningful across DST changes. The finest step
+    yielding no more than ``max_ticks`` ticks wins.
+    """
+    lo, hi = start.timestamp(), end.timestamp()
+    days = _dates_between(_local(start, tz).date(), _local(end, tz).date())
+    span_hours = (hi - lo) / 3600
+
+    def within(candidates: list[datetime]) -> list[datetime]:
+        return [c for c in candidates if lo <= c.timestamp() <= hi]
+
+    for step in _HOUR_STEPS:
+        if span_hours / step > max_ticks + 1:
+            continue
+        hourly = within(
+            [
+                datetime.combine(d, time(h), tzinfo=tz)
+                for d in days
+                for h in range(0, 24, step)
+            ]
+        )
+        if len(hourly) <= max_ticks:
+            return hourly
+    midnights = within([datetime.combine(d, time(0), tzinfo=tz) for d in days])
+    for step_days in _DAY_STEPS:
+        if len(midnights[::step_days]) <= max_ticks:
+            return midnights[::step_days]
+    return midnights[:: math.ceil(len(midnights) / max_ticks)]
+
+
+def _tick_labels(ticks: Sequence[datetime], tz: tzinfo | None) -> list[str]:
+    """Label ticks compactly: ``"03 Nov"`` at midnight, ``"06:00"`` otherwise.
+
+    If no tick falls on a midnight the first tick also shows its date, so the
+    axis always names a day.
+    """
+    local = [_local(t, tz) for t in ticks]
+    midnight = [t.hour == 0 and t.minute == 0 for t in local]
+    labels = []
+    for index, moment in enumerate(local):
+        if midnight[index]:
+            labels.append(f"{moment:%d %b}")
+        elif index == 0 and not any(midnight):
+            labels.append(f"{moment:%d %b %H:%M}")
+        else:
+            labels.append(f"{moment:%H:%M}")
+    return labels
+
+
+def _reading_tooltip(point: BPPoint, tz: tzinfo | None) -> str:
+    """Tooltip text such as ``"03 Nov 07:12 — 142/88 (cuff)"``."""
+    when = _local(point.taken_at, tz)
+    return (
+        f"{when:%d %b %H:%M} \u2014 {point.systolic}/{point.diastolic} ({point.source})"
+    )
+
+
+def _bp_legend_items(has_ppg: bool) -> list[tuple[str, str]]:
+    """Legend swatches and labels for the blood-pressure chart."""
+    items = [
+        (_tag("circle", r=3.5, fill=SYSTOLIC_COLOUR), "Systolic"),
+        (
+            _tag("rect", x=-3.2, y=-3.2, width=6.4, height=6.4, fill=DIASTOLIC_COLOUR),
+            "Diastolic",
+        ),
+    ]
+    if has_ppg:
+        hollow = _tag("circle", r=3.5, fill=WHITE, stroke=MUTED, stroke_width=1.5)
+        items.append((hollow, "Hollow = wearable (PPG)"))
+    for colour, dash, label in (
+        (MUTED, "4 2", "Targets"),
+        (CRISIS_RED, "5 2", f"Crisis \u2265{CRISIS_SBP}"),
+    ):
+        swatch = _tag(
+            "line",
+            x1=-7,
+            x2=7,
+            y1=0,
+            y2=0,
+            stroke=colour,
+            stroke_width=1.5,
+            stroke_dasharray=dash,
+        )
+        items.append((swatch, label))
+    return items
+
+
+def bp_trend_svg(
+    points: Sequence[BPPoint],
+    *,
+    target_sbp: int,
+    target_dbp: int,
+    width: int = 720,
+    height: int = 260,
+    markers: Sequence[tuple[datetime, str]] = (),
+    title: str = "Home blood pressure",
+) -> str:
+    """Render home blood-pressure readings over time as an inline SVG.
+
+    Time runs along the x axis (ticks labelled e.g. ``"03 Nov"``), pressure in
+    mmHg on the y axis. The y range covers the data and both targets and is at
+    least 60-180 mmHg, with gridlines every 20 mmHg. Systolic readings are blue
+    circles joined by a line, diastolic readings vermillion squares joined by a
+    line; readings from a cuffless PPG wearable are drawn hollow. Targets are
+    dashed lines labelled e.g. ``"SBP target 130"``, the hypertensive-crisis
+    threshold (180 mmHg) is a dashed red line labelled ``"crisis 180"``, and each
+    of ``markers`` (e.g. regimen changes) is a dotted vertical line with its
+    label. Every reading carries one ``<title>`` tooltip such as
+    ``"03 Nov 07:12 — 142/88 (cuff)"``.
+
+    Args:
+        points: Readings, in any order. Times should be timezone-aware; labels
+            use the time zone of the earliest reading.
+        target_sbp: Systolic target in mmHg.
+        target_dbp: Diastolic target in mmHg.
+        width: ViewBox width.
+        height: ViewBox height.
+        markers: ``(moment, label)`` pairs; markers outside the plotted time
+            range are omitted.
+        title: Accessible title of the chart.
+
+    Returns:
+        A complete ``<svg>`` element as a string. With no readings, a valid SVG
+        stating "No readings in this period".
+    """
+    if not points:
+        return _empty_svg(
+            width, height, title, "No readings in this period", "chart-bp"
+        )
+
+    readings = sorted(points, key=lambda p: p.taken_at.timestamp())
+    tz = readings[0].taken_at.tzinfo
+
+    # Legend first: its height decides the top margin.
+    left, right, bottom = 44.0, 12.0, 24.0
+    legend_items = _bp_legend_items(any(r.source == "ppg" for r in readings))
+    legend, legend_rows = _legend(legend_items, left - 8, 10, width - right)
+    top = 38 + _LEGEND_ROW * (legend_rows - 1)
+
+    plot_w = max(width - left - right, 10.0)
+    plot_h = max(height - top - bottom, 10.0)
+    x_min, x_max = left, left + plot_w
+    y_top, y_bottom = top, top + plot_h
+
+    t_first, t_last = readings[0].taken_at, readings[-1].taken_at
+    span = t_last.timestamp() - t_first.timestamp()
+    pad = timedelta(hours=12) if span < 3600 else timedelta(seconds=span * 0.03)
+    t_start, t_end = t_first - pad, t_last + pad
+    t0, t1 = t_start.timestamp(), t_end.timestamp()
+
+    def sx(moment: datetime) -> float:
+        return x_min + (moment.timestamp() - t0) / (t1 - t0) * plot_w
+
+    values = [r.systolic for r in readings] + [r.diastolic for r in readings]
+    values += [target_sbp, target_dbp]
+    mm_lo = min(60, math.floor((min(values) - 5) / 20) * 20)
+    mm_hi = max(CRISIS_SBP, math.ceil((max(values) + 5) / 20) * 20)
+
+    def sy(mmhg: float) -> float:
+        return y_bottom - (mmhg - mm_lo) / (mm_hi - mm_lo) * plot_h
+
+    latest = readings[-1]
+    noun = "reading" if len(readings) == 1 else "readings"
+    desc = (
+        f"{len(readings)} {noun} from {_local(t_first, tz):%d %b %Y} to "
+        f"{_local(t_last, tz):%d %b %Y}; latest {latest.systolic}/"
+        f"{latest.diastolic} mmHg ({latest.source}). "
+        f"Targets {target_sbp}/{target_dbp} mmHg."
+    )
+    parts = [
+        _svg_open(width, height, title, css_class="chart-bp"),
+        _tag("desc", _esc(desc)),
+        legend,
+    ]
+
+    # Gridlines and y axis.
+    gridlines = range(mm_lo, mm_hi + 1, 20)
+    grid = "".join(
+        _tag("line", x1=x_min, y1=sy(v), x2=x_max, y2=sy(v)) for v in gridlines
+    )
+    parts.append(_tag("g", grid, class_="grid", stroke=GRID, stroke_width=1))
+    y_labels = [
+        _text(str(v), x=x_min - 6, y=sy(v), dominant_baseline="middle")
+        for v in gridlines
+    ]
+    y_labels.append(_text("mmHg", x=x_min - 6, y=y_top - 9, font_size=10))
+    parts.append(
+        _tag("g", "".join(y_labels), class_="y-axis", fill=MUTED, text_anchor="end")
+    )
+
+    # X axis.
+    max_ticks = max(2, min(_MAX_TICKS, int(plot_w // 90)))
+    ticks = _time_ticks(t_start, t_end, tz, max_ticks)
+    x_axis = [_tag("line", x1=x_min, y1=y_bottom, x2=x_max, y2=y_bottom, stroke=MUTED)]
+    for tick, label in zip(ticks, _tick_labels(ticks, tz), strict=True):
+        tx = sx(tick)
+        x_axis.append(
+            _tag("line", x1=tx, y1=y_bottom, x2=tx, y2=y_bottom + 4, stroke=MUTED)
+        )
+        x_axis.append(_text(label, x=tx, y=y_bottom + 16))
+    parts.append(
+        _tag("g", "".join(x_axis), class_="x-axis", fill=MUTED, text_anchor="middle")
+    )
+
+    # Reference lines go under the data; their labels are drawn later, above
+    # the series lines, with a white halo.
+    references = (
+        (target_sbp, SYSTOLIC_COLOUR, f"SBP target {target_sbp}", "target-sbp", "6 4"),
+        (target_dbp, DIASTOLIC_COLOUR, f"DBP target {target_dbp}", "target-dbp", "6 4"),
+        (CRISIS_SBP, CRISIS_RED, f"crisis {CRISIS_SBP}", "crisis", "8 3"),
+    )
+    ref_labels = []
+    for mmhg, colour, label, css, dash in references:
+        ry = sy(mmhg)
+        parts.append(
+            _tag(
+                "line",
+                class_=css,
+                x1=x_min,
+                y1=ry,
+                x2=x_max,
+                y2=ry,
+                stroke=colour,
+                stroke_width=1.5,
+                stroke_dasharray=dash,
+            )
+        )
+        ref_labels.append(
+            _text(
+                label,
+                class_=f"{css}-label",
+                x=x_max - 4,
+                y=ry - 4,
+                text_anchor="end",
+                **_halo(colour),
+            )
+        )
+
+    # Event markers (e.g. regimen changes).
+    visible = sorted(
+        ((m, lbl) for m, lbl in markers if t0 <= m.timestamp() <= t1),
+        key=lambda m: m[0].timestamp(),
+    )
+    marker_parts = []
+    for index, (moment, label) in enumerate(visible):
+        mx = sx(moment)
+        anchor, text_x = ("end", mx - 3) if mx > x_max - 80 else ("start", mx + 3)
+        line = _tag(
+            "line",
+            x1=mx,
+            y1=y_top,
+            x2=mx,
+            y2=y_bottom,
+            stroke=MUTED,
+            stroke_dasharray="2 3",
+        )
+        text = _text(
+            _truncate(label, 24),
+            x=text_x,
+            y=y_top + 10 + (index % 2) * 12,
+            text_anchor=anchor,
+            font_size=10,
+            **_halo(MUTED),
+        )
+        tooltip = _title(f"{_local(moment, tz):%d %b %H:%M} \u2014 {label}")
+        marker_parts.append(_tag("g", tooltip + line + text, class_="marker"))
+    if marker_parts:
+        parts.append(_tag("g", "".join(marker_parts), class_="markers"))
+
+    # Series lines, then the reference labels on top of them.
+    for css, colour, series in (
+        ("sbp-line", SYSTOLIC_COLOUR, [r.systolic for r in readings]),
+        ("dbp-line", DIASTOLIC_COLOUR, [r.diastolic for r in readings]),
+    ):
+        coords = " ".join(
+            f"{_n(sx(r.taken_at))},{_n(sy(v))}"
+            for r, v in zip(readings, series, strict=True)
+        )
+        parts.append(
+            _tag(
+                "polyline",
+                class_=css,
+                points=coords,
+                fill="none",
+                stroke=colour,
+                stroke_width=1.5,
+                stroke_linejoin="round",
+                opacity=0.8,
+            )
+        )
+    parts.append(_tag("g", "".join(ref_labels), class_="reference-labels"))
+
+    # Readings: one group, hence one tooltip, per reading.
+    groups = []
+    for reading in readings:
+        hollow = reading.source == "ppg"
+        suffix = " ppg" if hollow else ""
+        rx = sx(reading.taken_at)
+        ry_s, ry_d = sy(reading.systolic), sy(reading.diastolic)
+        systolic = _tag(
+            "circle",
+            class_=f"sbp{suffix}",
+            cx=rx,
+            cy=ry_s,
+            r=3.5,
+            fill=WHITE if hollow else SYSTOLIC_COLOUR,
+            stroke=SYSTOLIC_COLOUR,
+            stroke_width=1.5,
+        )
+        diastolic = _tag(
+            "rect",
+            class_=f"dbp{suffix}",
+            x=rx - 3.2,
+            y=ry_d - 3.2,
+            width=6.4,
+            height=6.4,
+            fill=WHITE if hollow else DIASTOLIC_COLOUR,
+            stroke=DIASTOLIC_COLOUR,
+            stroke_width=1.5,
+        )
+        groups.append(
+            _tag(
+                "g",
+                _title(_reading_tooltip(reading, tz)) + systolic + diastolic,
+                class_=f"reading{suffix}",
+                data_source=reading.source,
+            )
+        )
+    parts.append(_tag("g", "".join(groups), class_="readings"))
+    parts.append("</svg>")
+    return "".join(parts)
+
+
+# --------------------------------------------------------------------------- #
+# Explanation (feature attribution) bars
+# --------------------------------------------------------------------------- #
+
+
+def _signed(value: float | None) -> str:
+    """Format an attribution with an explicit sign and two decimals."""
+    if value is None:
+        return "n/a"
+    if round(value, 2) == 0:
+        return "0.00"
+    return f"{value:+.2f}"
+
+
+def factor_bars_svg(
+    factors: Sequence[tuple[str, float]],
+    *,
+    width: int = 480,
+    title: str = "Top factors",
+) -> str:
+    """Render feature attributions as horizontal diverging bars.
+
+    Bars grow from a central zero axis: positive values (pushing toward the
+    proposed action) extend right in blue, negative values extend left in
+    orange. Labels sit on the left and the signed value (two decimals) on the
+    right, so the direction is readable without colour. Rows keep the given
+    order; non-finite values are shown as "n/a" with no bar.
+
+    Args:
+        factors: ``(label, value)`` pairs.
+        width: ViewBox width.
+        title: Accessible title of the chart.
+
+    Returns:
+        A complete ``<svg>`` element; with no factors, a valid SVG stating
+        "No explanation available".
+    """
+    if not factors:
+        return _empty_svg(width, 80, title, "No explanation available", "chart-factors")
+
+    row_h, bar_h, bottom = 24.0, 14.0, 8.0
+    label_w = max(width * 0.38, 60.0)
+    plot_x0 = label_w + 8
+    plot_x1 = max(width - 54.0, plot_x0 + 20)
+    zero_x = (plot_x0 + plot_x1) / 2
+    half = (plot_x1 - plot_x0) / 2
+
+    swatch = '<rect x="-5" y="-5" width="10" height="10" fill="{}"/>'
+    legend, legend_rows = _legend(
+        [
+            (swatch.format(POSITIVE_COLOUR), "+ toward proposed action"),
+            (swatch.format(NEGATIVE_COLOUR), "\u2212 against"),
+        ],
+        plot_x0 - 8 if width >= 400 else 0,
+        10,
+        width,
+    )
+    top = 28 + _LEGEND_ROW * (legend_rows - 1)
+    height = round(top + row_h * len(factors) + bottom)
+
+    labels = [str(label) for label, _ in factors]
+    values = [_finite(v) for _, v in factors]
+    max_abs = max((abs(v) for v in values if v is not None), default=0.0) or 1.0
+    max_chars = int(label_w / _CHAR_WIDTH)
+    summary = "; ".join(
+        f"{label} {_signed(v)}" for label, v in zip(labels, values, strict=True)
+    )
+
+    rows = []
+    for index, (label, value) in enumerate(zip(labels, values, strict=True)):
+        mid = top + index * row_h + row_h / 2
+        row = [
+            _title(f"{label}: {_signed(value)}"),
+            _text(
+                _truncate(label, max_chars),
+                class_="label",
+                x=label_w,
+                y=mid,
+                text_anchor="end",
+                dominant_baseline="middle",
+            ),
+        ]
+        if value is not None:
+            length = abs(value) / max_abs * half
+            positive = value >= 0
+            row.append(
+                _tag(
+                    "rect",
+                    class_="bar-pos" if positive else "bar-neg",
+                    x=zero_x if positive else zero_x - length,
+                    y=mid - bar_h / 2,
+                    width=length,
+                    height=bar_h,
+                    fill=POSITIVE_COLOUR if positive else NEGATIVE_COLOUR,
+                )
+            )
+        row.append(
+            _text(
+                _signed(value),
+                class_="value",
+                x=width - 4,
+                y=mid,
+                text_anchor="end",
+                dominant_baseline="middle",
+                font_variant_numeric="tabular-nums",
+            )
+        )
+        rows.append(_tag("g", "".join(row), class_="factor"))
+
+    axis = _tag(
+        "line",
+        class_="zero-axis",
+        x1=zero_x,
+        y1=top - 2,
+        x2=zero_x,
+        y2=height - bottom + 2,
+        stroke=INK,
+        stroke_width=1,
+    )
+    return "".join(
+        [
+            _svg_open(width, height, title, css_class="chart-factors"),
+            _tag("desc", _esc(summary)),
+            legend,
+            _tag("g", "".join(rows), class_="rows"),
+            axis,
+            "</svg>",
+        ]
+    )
+
+
+# --------------------------------------------------------------------------- #
+# Class-probability bars
+# --------------------------------------------------------------------------- #
+
+
+def _percent(probability: float) -> str:
+    """Format a probability in [0, 1] as a whole percentage.
+
+    Values that would round to 0% or 100% without being exactly that are shown
+    as "<1%" / ">99%", so a clinician is never told an outcome is impossible or
+    certain when the model did not say so.
+    """
+    pct = probability * 100
+    if 0 < pct < 0.5:
+        return "<1%"
+    if 99.5 <= pct < 100:
+        return ">99%"
+    return f"{pct:.0f}%"
+
+
+def probability_bars_svg(
+    probabilities: Mapping[str, float],
+    *,
+    width: int = 360,
+    title: str = "Model probabilities",
+) -> str:
+    """Render one horizontal bar per class with its percentage printed.
+
+    Classes keep mapping order (e.g. decrease / maintain / increase). The most
+    probable class is drawn in a darker blue with bold text. Probabilities are
+    clamped to [0, 1]; non-finite values count as 0.
+
+    Args:
+        probabilities: Class label to probability in [0, 1].
+        width: ViewBox width.
+        title: Accessible title of the chart.
+
+    Returns:
+        A complete ``<svg>`` element; with no classes, a valid SVG stating
+        "No probabilities available".
+    """
+    if not probabilities:
+        return _empty_svg(width, 60, title, "No probabilities available", "chart-probs")
+
+    row_h, bar_h, top, bottom = 26.0, 14.0, 4.0, 4.0
+    items = [
+        (str(label), min(max(_finite(p) or 0.0, 0.0), 1.0))
+        for label, p in probabilities.items()
+    ]
+    height = round(top + row_h * len(items) + bottom)
+    widest = max(_text_width(label) for label, _ in items)
+    label_w = max(min(width * 0.3, widest + 12), 40.0)
+    bar_x0 = label_w + 8
+    bar_len = max(width - 46 - bar_x0, 10.0)
+    best = max(p for _, p in items)
+    max_chars = int(label_w / _CHAR_WIDTH)
+
+    rows = []
+    for index, (label, prob) in enumerate(items):
+        mid = top + index * row_h + row_h / 2
+        is_top = prob == best
+        weight = 700 if is_top else None
+        bar = {"x": bar_x0, "y": mid - bar_h / 2, "height": bar_h, "rx": 2}
+        content = "".join(
+            [
+                _title(f"{label}: {_percent(prob)}"),
+                _text(
+                    _truncate(label, max_chars),
+                    class_="label",
+                    x=label_w,
+                    y=mid,
+                    text_anchor="end",
+                    dominant_baseline="middle",
+                    font_weight=weight,
+                ),
+                _tag("rect", class_="track", width=bar_len, fill=TRACK, **bar),
+                _tag(
+                    "rect",
+                    class_="prob",
+                    width=prob * bar_len,
+                    fill=BLUE if is_top else LIGHT_BLUE,
+                    **bar,
+                ),
+                _text(
+                    _percent(prob),
+                    class_="pct",
+                    x=width - 4,
+                    y=mid,
+                    text_anchor="end",
+                    dominant_baseline="middle",
+                    font_variant_numeric="tabular-nums",
+                    font_weight=weight,
+                ),
+            ]
+        )
+        rows.append(_tag("g", content, class_="prob-row top" if is_top else "prob-row"))
+
+    summary = "; ".join(f"{label} {_percent(p)}" for label, p in items)
+    return "".join(
+        [
+            _svg_open(width, height, title, css_class="chart-probs"),
+            _tag("desc", _esc(summary)),
+            *rows,
+            "</svg>",
+        ]
+    )

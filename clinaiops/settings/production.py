@@ -1,0 +1,18 @@
+"""Production settings: everything from the environment, and no insecure defaults."""
+
+from __future__ import annotations
+
+from clinaiops.env import ConfigurationError, env_bool
+from clinaiops.settings.base import *  # noqa: F403
+from clinaiops.settings.base import CELERY_BROKER_URL, DEFAULT_SECRET_KEY, SECRET_KEY
+
+if SECRET_KEY == DEFAULT_SECRET_KEY or len(SECRET_KEY) < 32:
+    raise ConfigurationError("SECRET_KEY must be set to a random value of at least 32 characters in production")
+if CELERY_BROKER_URL == "memory://":
+    raise ConfigurationError("CELERY_BROKER_URL must point at RabbitMQ or Redis in production")
+
+DEBUG = False
+CELERY_TASK_ALWAYS_EAGER = False
+SESSION_COOKIE_SECURE = env_bool("SESSION_COOKIE_SECURE", True)
+CSRF_COOKIE_SECURE = env_bool("CSRF_COOKIE_SECURE", True)
+SECURE_CONTENT_TYPE_NOSNIFF = True

@@ -1,0 +1,94 @@
+from __future__ import annotations
+
+from django.conf import settings
+from django.db import models
+
+from clinaiops.care.models import Patient
+
+
+class SignatureMeaning(models.TextChoices):
+    REVIEWED = "reviewed"
+    APPROVED = "approved"
+    REJECTED = "rejected"
+    MODIFIED = "modified"
+    SIGNED_OFF = "signed_off"
+    AUTHORED = "authored"
+
+
+class Signature(models.Model):
+    """An electronic signature (21 CFR 11.50/11.70): who, when (UTC), what it means, and the SHA-256 of the
+    signed record's canonical content, so it cannot be transferred to another record or survive an edit."""
+
+    signer = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="signatures")
+    printed_name = models.CharField(max_length=150)
+    signer_role = models.CharField(max_length=32)
+    signed_at = models.DateTimeField()
+    meaning = models.CharField(max_length=16, choices=SignatureMeaning.choices)
+    record_type = models.CharField(max_length=64)
+    record_id = models.CharField(max_length=64)
+    record_sha256 = models.CharField(max_length=64)
+
+    class Meta:
+        indexes = [models.Index(fields=["record_type", "record_id"])]
+
+    def __str__(self) -> str:
+        return f"{self.printed_name} — {self.meaning} — {self.signed_at:%Y-%m-%d %H:%M:%S} UTC"
+
+    @property
+    def manifestation(self) -> str:
+        return str(self)
+
+
+class ApprovalPolicy(models.Model):
+    """The global approval policy. Never edited: a change is a new version."""
+
+    version = models.PositiveIntegerField(unique=True)
+    # Safety thresholds (ACC/AHA 2017 hypertensive crisis ≥180/120; hypotension <90/60).
+    crisis_sbp = models.PositiveSmallIntegerField(default=180)
+    crisis_dbp = models.PositiveSmallIntegerField(default=120)
+    hypotension_sbp = models.PositiveSmallIntegerField(default=90)
+    hypotension_dbp = models.PositiveSmallIntegerField(default=60)
+    hypotension_window_hours = models.PositiveSmallIntegerField(default=24)
+    hypotension_min_readings = models.PositiveSmallIntegerField(default=2)
+    # Ceilings for per-patient autonomy bounds, and the defaults a new patient gets.
+    max_step_change = models.PositiveSmallIntegerField(default=1)
+    min_step = models.PositiveSmallIntegerField(default=0)
+    max_step = models.PositiveSmallIntegerField(default=6)
+    min_confidence = models.FloatField(default=0.80)
+    min_readings = models.PositiveSmallIntegerField(default=6)
+    min_readings_window_days = models.PositiveSmallIntegerField(default=7)
+    created_at = models.DateTimeField()
+    created_by = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.PROTECT)
+    signature = models.OneToOneField(Signature, null=True, blank=True, on_delete=models.PROTECT)
+
+    class Meta:
+        ordering = ["-version"]
+        verbose_name_plural = "approval policies"
+
+    def __str__(self) -> str:
+        return f"approval policy v{self.version}"
+
+
+class AutonomyBounds(models.Model):
+    """A version of one patient's autonomy bounds, set and signed by an assigned clinician."""
+
+    patient = models.ForeignKey(Patient, on_delete=models.PROTECT, related_name="autonomy_bounds")
+    version = models.PositiveIntegerField()
+    autonomy_enabled = models.BooleanField(default=True)
+    max_step_change = models.PositiveSmallIntegerField()
+    min_step = models.PositiveSmallIntegerField()
+    max_step = models.PositiveSmallIntegerField()
+    min_confidence = models.FloatField()
+    min_readings = models.PositiveSmallIntegerField()
+    policy = models.ForeignKey(ApprovalPolicy, on_delete=models.PROTECT)
+    set_at = models.DateTimeField()
+    set_by = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT)
+    signature = models.OneToOneField(Signature, on_delete=models.PROTECT)
+
+    class Meta:
+        ordering = ["-version"]
+        constraints = [models.UniqueConstraint(fields=["patient", "version"], name="bounds_version_per_patient")]
+        verbose_name_plural = "autonomy bounds"
+
+    def __str__(self) -> str:
+        return f"bounds v{self.version} for patient {self.patient_id}"

@@ -1,0 +1,89 @@
+"""The approval policy's tiering rule (DESIGN §2). Pure: no Django.
+
+A proposal is *minor* (delivered at once) only if every condition holds; otherwise it is *major* and waits
+for a clinician. The reasons list names each failed condition so the review queue can say why.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+MINOR = "minor"
+MAJOR = "major"
+
+
+@dataclass(frozen=True)
+class EffectiveBounds:
+    max_step_change: int
+    min_step: int
+    max_step: int
+    min_confidence: float
+    min_readings: int
+    autonomy_enabled: bool
+
+
+@dataclass(frozen=True)
+class TierInput:
+    from_step: int
+    to_step: int
+    confidence: float
+    open_safety_alert: bool
+    autonomy_paused: bool
+    recent_readings: int
+
+
+@dataclass(frozen=True)
+class TierDecision:
+    tier: str
+    reasons: tuple[str, ...]
+
+
+REASON_TEXT = {
+    "step_change_exceeds_bound": "The step change is larger than this patient's autonomy bound.",
+    "outside_step_range": "The proposed step is outside this patient's allowed range.",
+    "low_confidence": "The model's confidence is below the policy minimum.",
+    "open_safety_alert": "A safety alert is open for this patient.",
+    "autonomy_disabled": "Autonomous delivery is turned off for this patient.",
+    "autonomy_paused": "Autonomy is paused after a safety event.",
+    "too_few_readings": "Too few recent readings to act without review.",
+    "no_model": "No model is serving; rules only, so every proposal needs review.",
+}
+
+
+def proposal_tier(proposal: TierInput, bounds: EffectiveBounds) -> TierDecision:
+    reasons: list[str] = []
+    if abs(proposal.to_step - proposal.from_step) > bounds.max_step_change:
+        reasons.append("step_change_exceeds_bound")
+    if not bounds.min_step <= proposal.to_step <= bounds.max_step:
+        reasons.append("outside_step_range")
+    if proposal.confidence < bounds.min_confidence:
+        reasons.append("low_confidence")
+    if proposal.open_safety_alert:
+        reasons.append("open_safety_alert")
+    if not bounds.autonomy_enabled:
+        reasons.append("autonomy_disabled")
+    if proposal.autonomy_paused:
+        reasons.append("autonomy_paused")
+    if proposal.recent_readings < bounds.min_readings:
+        reasons.append("too_few_readings")
+    return TierDecision(tier=MAJOR if reasons else MINOR, reasons=tuple(reasons))
+
+
+def bounds_violations(requested: EffectiveBounds, ceiling: EffectiveBounds) -> dict[str, list[str]]:
+    """Per-patient bounds may only be as permissive as the global policy, never more."""
+    problems: dict[str, list[str]] = {}
+    if requested.max_step_change > ceiling.max_step_change:
+        problems["max_step_change"] = [f"The global policy allows at most {ceiling.max_step_change} step(s)."]
+    if requested.min_step < ceiling.min_step:
+        problems["min_step"] = [f"The global policy's lowest step is {ceiling.min_step}."]
+    if requested.max_step > ceiling.max_step:
+        problems["max_step"] = [f"The global policy's highest step is {ceiling.max_step}."]
+    if requested.min_step > requested.max_step:
+        problems.setdefault("min_step", []).append("The lowest step must not be above the highest step.")
+    if requested.min_confidence < ceiling.min_confidence:
+        problems["min_confidence"] = [f"The global policy requires a confidence of at least {ceiling.min_confidence}."]
+    if requested.min_readings < ceiling.min_readings:
+        problems["min_readings"] = [f"The global policy requires at least {ceiling.min_readings} recent readings."]
+    if requested.max_step_change < 0:
+        problems.setdefault("max_step_change", []).append("Must not be negative.")
+    return problems

@@ -1,0 +1,173 @@
+from __future__ import annotations
+
+from django.conf import settings
+from django.db import models
+
+from clinaiops.care.models import Patient
+
+
+class LabelProvenance(models.TextChoices):
+    CLINICIAN = "clinician", "Clinician decision"
+    OUTCOME = "outcome", "Observed outcome"
+    SIMULATED = "simulated", "Simulated (synthetic cohort)"
+
+
+class TitrationLabel(models.TextChoices):
+    DECREASE = "decrease"
+    MAINTAIN = "maintain"
+    INCREASE = "increase"
+
+
+CLASS_ORDER: tuple[str, ...] = (TitrationLabel.DECREASE, TitrationLabel.MAINTAIN, TitrationLabel.INCREASE)
+
+
+class TrainingLabel(models.Model):
+    """One labelled example: the features as of a decision point and what the clinician (or simulator) chose."""
+
+    patient = models.ForeignKey(Patient, on_delete=models.PROTECT, related_name="training_labels")
+    as_of = models.DateTimeField()
+    feature_set_version = models.CharField(max_length=32)
+    features = models.JSONField()
+    from_step = models.PositiveSmallIntegerField()
+    label = models.CharField(max_length=16, choices=TitrationLabel.choices)
+    provenance = models.CharField(max_length=16, choices=LabelProvenance.choices)
+    # The record that produced the label, e.g. "review_decision:12"; unique so a retried task labels once.
+    source_ref = models.CharField(max_length=64, unique=True)
+    created_at = models.DateTimeField()
+
+    class Meta:
+        ordering = ["as_of"]
+
+
+class DatasetSnapshot(models.Model):
+    sha256 = models.CharField(max_length=64, unique=True)
+    feature_set_version = models.CharField(max_length=32)
+    created_at = models.DateTimeField()
+    created_by = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.PROTECT)
+    time_start = models.DateTimeField()
+    time_end = models.DateTimeField()
+    row_count = models.PositiveIntegerField()
+    provenance_counts = models.JSONField()
+    class_counts = models.JSONField()
+    quality_report = models.JSONField()
+    quality_passed = models.BooleanField()
+
+    class Meta:
+        ordering = ["-created_at"]
+
+    def __str__(self) -> str:
+        return f"snapshot {self.sha256[:12]}"
+
+
+class RunStatus(models.TextChoices):
+    QUEUED = "queued"
+    RUNNING = "running"
+    SUCCEEDED = "succeeded"
+    FAILED = "failed"
+
+
+class ModelFamily(models.TextChoices):
+    LOGISTIC = "logistic", "Multinomial logistic regression"
+
+
+class TrainingRun(models.Model):
+    snapshot = models.ForeignKey(DatasetSnapshot, on_delete=models.PROTECT, related_name="runs")
+    family = models.CharField(max_length=32, choices=ModelFamily.choices)
+    params = models.JSONField()
+    seed = models.IntegerField()
+    code_version = models.CharField(max_length=64)
+    library_versions = models.JSONField()
+    status = models.CharField(max_length=16, choices=RunStatus.choices, default=RunStatus.QUEUED)
+    progress = models.PositiveSmallIntegerField(default=0)
+    message = models.CharField(max_length=200, blank=True)
+    metrics = models.JSONField(default=dict)
+    requested_by = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.PROTECT)
+    created_at = models.DateTimeField()
+    started_at = models.DateTimeField(null=True, blank=True)
+    finished_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["-created_at"]
+
+    def __str__(self) -> str:
+        return f"training run {self.pk} ({self.status})"
+
+
+class ApprovalState(models.TextChoices):
+    REGISTERED = "registered"
+    VALIDATED = "validated"
+    REJECTED = "rejected"
+    APPROVED = "approved"
+    RETIRED = "retired"
+
+
+# DESIGN §3: registered → validated | rejected → approved → retired. Anything else is refused.
+APPROVAL_TRANSITIONS: dict[str, frozenset[str]] = {
+    ApprovalState.REGISTERED: frozenset({ApprovalState.VALIDATED, ApprovalState.REJECTED}),
+    ApprovalState.VALIDATED: frozenset({ApprovalState.APPROVED, ApprovalState.REJECTED}),
+    ApprovalState.APPROVED: frozenset({ApprovalState.RETIRED}),
+    ApprovalState.REJECTED: frozenset(),
+    ApprovalState.RETIRED: frozenset(),
+}
+
+
+class ModelVersion(models.Model):
+    """A trained model, addressed by the SHA-256 of its ONNX bytes. Immutable once registered except for its
+    approval state, which moves only along APPROVAL_TRANSITIONS."""
+
+    sha256 = models.CharField(max_length=64, unique=True)
+    sklearn_sha256 = models.CharField(max_length=64)
+    background_sha256 = models.CharField(max_length=64)
+    family = models.CharField(max_length=32, choices=ModelFamily.choices)
+    feature_set_version = models.CharField(max_length=32)
+    feature_names = models.JSONField()
+    classes = models.JSONField()
+    training_run = models.OneToOneField(TrainingRun, on_delete=models.PROTECT, related_name="model_version")
+    metrics = models.JSONField()
+    gates = models.JSONField(default=dict)
+    parity_max_abs_diff = models.FloatField()
+    approval_state = models.CharField(max_length=16, choices=ApprovalState.choices, default=ApprovalState.REGISTERED)
+    created_at = models.DateTimeField()
+
+    class Meta:
+        ordering = ["-created_at"]
+
+    def __str__(self) -> str:
+        return f"{self.family}@{self.sha256[:12]}"
+
+    @property
+    def short_hash(self) -> str:
+        return self.sha256[:12]
+
+
+class Arm(models.TextChoices):
+    PRODUCTION = "production"
+    CANARY = "canary"
+    SHADOW = "shadow"
+
+
+class ServingPointer(models.Model):
+    """Which version serves an arm: an alias, separate from approval (STYLE.md, mlflow)."""
+
+    arm = models.CharField(max_length=16, choices=Arm.choices, unique=True)
+    model_version = models.ForeignKey(ModelVersion, on_delete=models.PROTECT)
+    since = models.DateTimeField()
+
+    def __str__(self) -> str:
+        return f"{self.arm} → {self.model_version}"
+
+
+class ServingPointerEvent(models.Model):
+    """History of every pointer move: answers which version served an arm at any time."""
+
+    arm = models.CharField(max_length=16, choices=Arm.choices)
+    model_version = models.ForeignKey(ModelVersion, null=True, blank=True, on_delete=models.PROTECT)
+    previous_version = models.ForeignKey(
+        ModelVersion, null=True, blank=True, on_delete=models.PROTECT, related_name="+"
+    )
+    set_at = models.DateTimeField()
+    set_by = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.PROTECT)
+    reason = models.CharField(max_length=64)
+
+    class Meta:
+        ordering = ["-set_at"]
