@@ -124,7 +124,11 @@ def autonomy_bounds_set(*, actor: User, patient: Patient, requested: EffectiveBo
     """Create a new signed version of a patient's bounds. Refused if wider than the global policy."""
     if actor.role != Role.CLINICIAN or not patient.care_team.members.filter(pk=actor.pk).exists():
         audit_record_denied(
-            action=AuditAction.BOUNDS_SET, object_type="patient", object_id=patient.pk, actor=actor, reason="not_assigned"
+            action=AuditAction.BOUNDS_SET,
+            object_type="patient",
+            object_id=patient.pk,
+            actor=actor,
+            reason="not_assigned",
         )
         raise PermissionRefused("Only a clinician on this patient's care team can set autonomy bounds.")
     policy = approval_policy_current()

@@ -27,7 +27,9 @@ def _path(sha256: str, suffix: str) -> Path:
 def artifact_put(data: bytes, *, suffix: str) -> str:
     sha256 = hashlib.sha256(data).hexdigest()
     path = _path(sha256, suffix)
-    if not path.exists():
+    # An existing file is trusted only if it still hashes to its name; a damaged one is replaced by the bytes
+    # we hold, which do hash to it (content addressing makes the rewrite safe).
+    if not path.exists() or hashlib.sha256(path.read_bytes()).hexdigest() != sha256:
         path.parent.mkdir(parents=True, exist_ok=True)
         # Write then rename, so a crash never leaves a half-written file under a valid name.
         fd, tmp = tempfile.mkstemp(dir=path.parent)

@@ -38,6 +38,9 @@ class TrainingLabel(models.Model):
     class Meta:
         ordering = ["as_of"]
 
+    def __str__(self) -> str:
+        return f"label {self.label} ({self.provenance})"
+
 
 class DatasetSnapshot(models.Model):
     sha256 = models.CharField(max_length=64, unique=True)
@@ -171,3 +174,6 @@ class ServingPointerEvent(models.Model):
 
     class Meta:
         ordering = ["-set_at"]
+
+    def __str__(self) -> str:
+        return f"{self.arm} → {self.model_version or 'none'} at {self.set_at:%Y-%m-%d %H:%M}"

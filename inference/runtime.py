@@ -79,7 +79,9 @@ def _explainer(model_version: ModelVersion) -> tuple[Any, Any]:
     return cached
 
 
-def model_explain(model_version: ModelVersion, features: dict[str, float], class_name: str, top: int = 5) -> list[Factor]:
+def model_explain(
+    model_version: ModelVersion, features: dict[str, float], class_name: str, top: int = 5
+) -> list[Factor]:
     """The features that pushed the model toward `class_name`, largest |contribution| first."""
     scaler, explainer = _explainer(model_version)
     row = scaler.transform(feature_row(model_version, features).astype(np.float64))

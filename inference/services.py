@@ -184,7 +184,12 @@ def library_versions() -> dict[str, str]:
 
 @transaction.atomic
 def training_run_create(
-    *, actor: User | None, snapshot: DatasetSnapshot, family: str = "logistic", params: dict[str, Any] | None = None, seed: int = 0
+    *,
+    actor: User | None,
+    snapshot: DatasetSnapshot,
+    family: str = "logistic",
+    params: dict[str, Any] | None = None,
+    seed: int = 0,
 ) -> TrainingRun:
     if not snapshot.quality_passed:
         failed = [name for name, check in snapshot.quality_report["checks"].items() if not check["passed"]]
@@ -274,7 +279,13 @@ def training_run_execute(*, run_id: int, progress: ProgressCallback | None = Non
 
 
 def model_version_register(
-    *, run: TrainingRun, onnx_bytes: bytes, sklearn_bytes: bytes, background_bytes: bytes, metrics: dict[str, float], parity: float
+    *,
+    run: TrainingRun,
+    onnx_bytes: bytes,
+    sklearn_bytes: bytes,
+    background_bytes: bytes,
+    metrics: dict[str, float],
+    parity: float,
 ) -> ModelVersion:
     """Store the artifacts content-addressed and register the version; then run the gates that exist so far
     (ONNX parity, data quality) and move it to validated or rejected."""
@@ -282,7 +293,7 @@ def model_version_register(
     existing = ModelVersion.objects.filter(sha256=sha256).first()
     if existing is not None:
         return existing
-    gates = {
+    gates: dict[str, dict[str, Any]] = {
         "onnx_parity": {"value": parity, "bound": PARITY_TOLERANCE, "passed": parity <= PARITY_TOLERANCE},
         "data_quality": {"snapshot_sha256": run.snapshot.sha256, "passed": run.snapshot.quality_passed},
     }
@@ -379,5 +390,3 @@ def model_version_find(prefix: str) -> ModelVersion:
     if len(matches) > 1:
         raise ValidationFailed("That prefix matches more than one version.", fields={"version": ["Ambiguous."]})
     return matches[0]
-
-

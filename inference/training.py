@@ -37,9 +37,7 @@ def model_fit(
 
     if family != "logistic":
         raise ValueError(f"unknown model family {family!r}")
-    pipeline = Pipeline(
-        [("scale", StandardScaler()), ("clf", LogisticRegression(random_state=seed, **params))]
-    )
+    pipeline = Pipeline([("scale", StandardScaler()), ("clf", LogisticRegression(random_state=seed, **params))])
     pipeline.fit(X.astype(np.float64), y)
     return pipeline
 

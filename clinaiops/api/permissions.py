@@ -12,4 +12,6 @@ class IsPatient(BasePermission):
     message = "This API is for patients; staff use the clinician portal."
 
     def has_permission(self, request: Request, view: Any) -> bool:
-        return bool(request.user and request.user.is_authenticated and getattr(request.user, "role", None) == Role.PATIENT)
+        return bool(
+            request.user and request.user.is_authenticated and getattr(request.user, "role", None) == Role.PATIENT
+        )

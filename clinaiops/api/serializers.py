@@ -29,7 +29,7 @@ class ReadingInSerializer(serializers.Serializer[dict[str, Any]]):
     systolic = serializers.IntegerField(help_text="mmHg")
     diastolic = serializers.IntegerField(help_text="mmHg")
     heart_rate = serializers.IntegerField(required=False, allow_null=True, help_text="beats per minute")
-    source = serializers.ChoiceField(choices=ReadingSource.choices)
+    source = serializers.ChoiceField(choices=ReadingSource.choices)  # type: ignore[assignment]
     unit = serializers.CharField(required=False, default="mmHg", help_text="Only mmHg is accepted.")
 
     def validate_unit(self, value: str) -> str:

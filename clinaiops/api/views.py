@@ -47,7 +47,7 @@ class ReadingListCreateView(generics.ListAPIView[Reading]):
     serializer_class = ReadingOutSerializer
 
     def get_queryset(self) -> Any:
-        return Reading.objects.filter(patient__user=self.request.user).order_by("-taken_at")
+        return Reading.objects.filter(patient__user=_user(self.request)).order_by("-taken_at")
 
     @extend_schema(request=ReadingInSerializer, responses={201: ReadingOutSerializer, 200: ReadingOutSerializer})
     def post(self, request: Request) -> Response:

@@ -42,9 +42,12 @@ class Patient(models.Model):
     class Meta:
         constraints = [
             models.CheckConstraint(
-                condition=models.Q(current_step__gte=MIN_STEP, current_step__lte=MAX_STEP), name="patient_step_on_ladder"
+                condition=models.Q(current_step__gte=MIN_STEP, current_step__lte=MAX_STEP),
+                name="patient_step_on_ladder",
             ),
-            models.CheckConstraint(condition=models.Q(skin_tone__gte=1, skin_tone__lte=6), name="patient_skin_tone_range"),
+            models.CheckConstraint(
+                condition=models.Q(skin_tone__gte=1, skin_tone__lte=6), name="patient_skin_tone_range"
+            ),
         ]
 
     def __str__(self) -> str:
@@ -78,7 +81,9 @@ class Reading(models.Model):
             models.UniqueConstraint(fields=["patient", "taken_at", "source"], name="reading_natural_key"),
             models.CheckConstraint(condition=models.Q(systolic__gte=50, systolic__lte=300), name="reading_sbp_range"),
             models.CheckConstraint(condition=models.Q(diastolic__gte=25, diastolic__lte=200), name="reading_dbp_range"),
-            models.CheckConstraint(condition=models.Q(diastolic__lt=models.F("systolic")), name="reading_dbp_below_sbp"),
+            models.CheckConstraint(
+                condition=models.Q(diastolic__lt=models.F("systolic")), name="reading_dbp_below_sbp"
+            ),
         ]
         indexes = [models.Index(fields=["patient", "taken_at"])]
 
@@ -142,6 +147,9 @@ class Symptom(models.Model):
     class Meta:
         ordering = ["-reported_at"]
 
+    def __str__(self) -> str:
+        return f"{self.kind} at {self.reported_at:%Y-%m-%d %H:%M}"
+
 
 class DoseLog(models.Model):
     patient = models.ForeignKey(Patient, on_delete=models.PROTECT, related_name="doses")
@@ -152,6 +160,9 @@ class DoseLog(models.Model):
     class Meta:
         ordering = ["-day"]
         constraints = [models.UniqueConstraint(fields=["patient", "day"], name="dose_one_per_day")]
+
+    def __str__(self) -> str:
+        return f"dose {self.day} ({'taken' if self.taken else 'missed'})"
 
 
 class RegimenChange(models.Model):
@@ -165,3 +176,6 @@ class RegimenChange(models.Model):
 
     class Meta:
         ordering = ["-changed_at"]
+
+    def __str__(self) -> str:
+        return f"step {self.from_step}→{self.to_step}"

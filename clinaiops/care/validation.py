@@ -16,9 +16,7 @@ def reading_problems(
 ) -> dict[str, list[str]]:
     problems: dict[str, list[str]] = {}
     if not SBP_RANGE[0] <= systolic <= SBP_RANGE[1]:
-        problems.setdefault("systolic", []).append(
-            f"Systolic must be between {SBP_RANGE[0]} and {SBP_RANGE[1]} mmHg."
-        )
+        problems.setdefault("systolic", []).append(f"Systolic must be between {SBP_RANGE[0]} and {SBP_RANGE[1]} mmHg.")
     if not DBP_RANGE[0] <= diastolic <= DBP_RANGE[1]:
         problems.setdefault("diastolic", []).append(
             f"Diastolic must be between {DBP_RANGE[0]} and {DBP_RANGE[1]} mmHg."

@@ -29,6 +29,8 @@ def recommendation_get_visible(*, user: User, recommendation_id: int) -> Recomme
 
 
 def review_queue(*, user: User) -> QuerySet[Recommendation]:
-    return recommendation_list_visible(user=user).filter(
-        status=RecommendationStatus.PENDING_REVIEW, tier=Tier.MAJOR
-    ).order_by("created_at")
+    return (
+        recommendation_list_visible(user=user)
+        .filter(status=RecommendationStatus.PENDING_REVIEW, tier=Tier.MAJOR)
+        .order_by("created_at")
+    )

@@ -121,9 +121,11 @@ def _reading_ingest(*, actor: User, patient: Patient, data: ReadingInput, now: d
     if is_low(reading.systolic, reading.diastolic, thresholds):
         recent = readings_recent(patient=patient, end=reading.taken_at, window=window)
         low_count = sum(1 for r in recent.only("systolic", "diastolic") if is_low(r.systolic, r.diastolic, thresholds))
-        symptomatic = symptoms_recent(patient=patient, end=reading.taken_at + window, window=2 * window).filter(
-            kind__in=_SYMPTOMS_WITH_LOW_BP
-        ).exists()
+        symptomatic = (
+            symptoms_recent(patient=patient, end=reading.taken_at + window, window=2 * window)
+            .filter(kind__in=_SYMPTOMS_WITH_LOW_BP)
+            .exists()
+        )
     findings = safety_findings(
         systolic=reading.systolic,
         diastolic=reading.diastolic,
@@ -394,7 +396,11 @@ def review_decide(
     }[DecisionOutcome(outcome)]
     assert final_step is not None
     with transaction.atomic():
-        rec = Recommendation.objects.select_for_update().select_related("model_version", "patient").get(pk=recommendation.pk)
+        rec = (
+            Recommendation.objects.select_for_update()
+            .select_related("model_version", "patient")
+            .get(pk=recommendation.pk)
+        )
         now = timezone.now()
         _transition(rec, RecommendationStatus.DELIVERED, final_step=final_step, delivered_at=now)
         decision = ReviewDecision(
@@ -463,7 +469,9 @@ def alerts_escalate(*, now: datetime | None = None) -> int:
     now = now or timezone.now()
     cutoff = now - timedelta(minutes=settings.ALERT_ESCALATION_MINUTES)
     escalated = 0
-    for alert_id in Alert.objects.filter(status=AlertStatus.OPEN, escalated_at__isnull=True, opened_at__lte=cutoff).values_list("pk", flat=True):
+    for alert_id in Alert.objects.filter(
+        status=AlertStatus.OPEN, escalated_at__isnull=True, opened_at__lte=cutoff
+    ).values_list("pk", flat=True):
         with transaction.atomic():
             if Alert.objects.filter(pk=alert_id, escalated_at__isnull=True).update(escalated_at=now) == 1:
                 audit_record(

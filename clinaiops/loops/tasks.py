@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from datetime import datetime
+from functools import partial
 
 from celery import shared_task
 from django.db import transaction
@@ -28,7 +29,7 @@ def evaluations_schedule() -> int:
     now = timezone.now()
     due = services.patients_due_for_evaluation(as_of=now)
     for patient_id in due:
-        transaction.on_commit(lambda pid=patient_id: evaluation_run_task.delay(pid, now.isoformat()))
+        transaction.on_commit(partial(evaluation_run_task.delay, patient_id, now.isoformat()))
     return len(due)
 
 

@@ -27,14 +27,17 @@ _FACTOR_PHRASES = {
 }
 
 
-def patient_reason(*, action: str, to_step: int, features: dict[str, float], target: tuple[int, int], factors: list[dict[str, Any]]) -> str:
+def patient_reason(
+    *, action: str, to_step: int, features: dict[str, float], target: tuple[int, int], factors: list[dict[str, Any]]
+) -> str:
     sbp, dbp = round(features["sbp_mean_7d"]), round(features["dbp_mean_7d"])
     parts = [
         f"Your home readings this week averaged {sbp}/{dbp}; your target is below {target[0]}/{target[1]}.",
-        f"The suggestion is to {_ACTION[action]}"
-        + (f" ({regimen_label(to_step)})." if action != "maintain" else "."),
+        f"The suggestion is to {_ACTION[action]}" + (f" ({regimen_label(to_step)})." if action != "maintain" else "."),
     ]
-    phrases = [_FACTOR_PHRASES[f["feature"]] for f in factors if f["feature"] in _FACTOR_PHRASES and f["contribution"] > 0]
+    phrases = [
+        _FACTOR_PHRASES[f["feature"]] for f in factors if f["feature"] in _FACTOR_PHRASES and f["contribution"] > 0
+    ]
     if phrases:
         parts.append("This is mainly based on " + " and ".join(phrases[:2]) + ".")
     return " ".join(parts)
@@ -44,4 +47,7 @@ def decision_wording(*, outcome: str, from_step: int, final_step: int) -> str:
     if outcome == "rejected" or final_step == from_step:
         return "Your care team reviewed the suggestion and decided to keep your current medicine."
     direction = "increase" if final_step > from_step else "lower"
-    return f"Your care team reviewed your readings and asks you to {direction} your medicine to: {regimen_label(final_step)}."
+    return (
+        f"Your care team reviewed your readings and asks you to {direction} your medicine to: "
+        f"{regimen_label(final_step)}."
+    )

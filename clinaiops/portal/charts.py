@@ -178,9 +178,7 @@ def _svg_open(width: int, height: int, title: str, *, css_class: str) -> str:
     return head.removesuffix("</svg>") + _title(title)
 
 
-def _empty_svg(
-    width: int, height: int, title: str, message: str, css_class: str
-) -> str:
+def _empty_svg(width: int, height: int, title: str, message: str, css_class: str) -> str:
     """Build a valid, accessible SVG that only shows ``message``."""
     return "".join(
         [
@@ -210,9 +208,7 @@ def _empty_svg(
     )
 
 
-def _legend(
-    items: Sequence[tuple[str, str]], x0: float, y0: float, max_x: float
-) -> tuple[str, int]:
+def _legend(items: Sequence[tuple[str, str]], x0: float, y0: float, max_x: float) -> tuple[str, int]:
     """Lay out legend entries left to right, wrapping before ``max_x``.
 
     Each item is ``(swatch_svg, label)``; ``swatch_svg`` is drawn with its
@@ -255,9 +251,7 @@ def _dates_between(first: date, last: date) -> list[date]:
     return [first + timedelta(days=i) for i in range((last - first).days + 1)]
 
 
-def _time_ticks(
-    start: datetime, end: datetime, tz: tzinfo | None, max_ticks: int = _MAX_TICKS
-) -> list[datetime]:
+def _time_ticks(start: datetime, end: datetime, tz: tzinfo | None, max_ticks: int = _MAX_TICKS) -> list[datetime]:
     """Choose at most ``max_ticks`` tick times within ``[start, end]``.
 
     Ticks fall on local wall-clock boundaries (whole hours or midnights in
@@ -274,13 +268,7 @@ def _time_ticks(
     for step in _HOUR_STEPS:
         if span_hours / step > max_ticks + 1:
             continue
-        hourly = within(
-            [
-                datetime.combine(d, time(h), tzinfo=tz)
-                for d in days
-                for h in range(0, 24, step)
-            ]
-        )
+        hourly = within([datetime.combine(d, time(h), tzinfo=tz) for d in days for h in range(0, 24, step)])
         if len(hourly) <= max_ticks:
             return hourly
     midnights = within([datetime.combine(d, time(0), tzinfo=tz) for d in days])
@@ -312,9 +300,7 @@ def _tick_labels(ticks: Sequence[datetime], tz: tzinfo | None) -> list[str]:
 def _reading_tooltip(point: BPPoint, tz: tzinfo | None) -> str:
     """Tooltip text such as ``"03 Nov 07:12 — 142/88 (cuff)"``."""
     when = _local(point.taken_at, tz)
-    return (
-        f"{when:%d %b %H:%M} \u2014 {point.systolic}/{point.diastolic} ({point.source})"
-    )
+    return f"{when:%d %b %H:%M} \u2014 {point.systolic}/{point.diastolic} ({point.source})"
 
 
 def _bp_legend_items(has_ppg: bool) -> list[tuple[str, str]]:
@@ -386,9 +372,7 @@ def bp_trend_svg(
         stating "No readings in this period".
     """
     if not points:
-        return _empty_svg(
-            width, height, title, "No readings in this period", "chart-bp"
-        )
+        return _empty_svg(width, height, title, "No readings in this period", "chart-bp")
 
     readings = sorted(points, key=lambda p: p.taken_at.timestamp())
     tz = readings[0].taken_at.tzinfo
@@ -437,18 +421,11 @@ def bp_trend_svg(
 
     # Gridlines and y axis.
     gridlines = range(mm_lo, mm_hi + 1, 20)
-    grid = "".join(
-        _tag("line", x1=x_min, y1=sy(v), x2=x_max, y2=sy(v)) for v in gridlines
-    )
+    grid = "".join(_tag("line", x1=x_min, y1=sy(v), x2=x_max, y2=sy(v)) for v in gridlines)
     parts.append(_tag("g", grid, class_="grid", stroke=GRID, stroke_width=1))
-    y_labels = [
-        _text(str(v), x=x_min - 6, y=sy(v), dominant_baseline="middle")
-        for v in gridlines
-    ]
+    y_labels = [_text(str(v), x=x_min - 6, y=sy(v), dominant_baseline="middle") for v in gridlines]
     y_labels.append(_text("mmHg", x=x_min - 6, y=y_top - 9, font_size=10))
-    parts.append(
-        _tag("g", "".join(y_labels), class_="y-axis", fill=MUTED, text_anchor="end")
-    )
+    parts.append(_tag("g", "".join(y_labels), class_="y-axis", fill=MUTED, text_anchor="end"))
 
     # X axis.
     max_ticks = max(2, min(_MAX_TICKS, int(plot_w // 90)))
@@ -456,13 +433,9 @@ def bp_trend_svg(
     x_axis = [_tag("line", x1=x_min, y1=y_bottom, x2=x_max, y2=y_bottom, stroke=MUTED)]
     for tick, label in zip(ticks, _tick_labels(ticks, tz), strict=True):
         tx = sx(tick)
-        x_axis.append(
-            _tag("line", x1=tx, y1=y_bottom, x2=tx, y2=y_bottom + 4, stroke=MUTED)
-        )
+        x_axis.append(_tag("line", x1=tx, y1=y_bottom, x2=tx, y2=y_bottom + 4, stroke=MUTED))
         x_axis.append(_text(label, x=tx, y=y_bottom + 16))
-    parts.append(
-        _tag("g", "".join(x_axis), class_="x-axis", fill=MUTED, text_anchor="middle")
-    )
+    parts.append(_tag("g", "".join(x_axis), class_="x-axis", fill=MUTED, text_anchor="middle"))
 
     # Reference lines go under the data; their labels are drawn later, above
     # the series lines, with a white halo.
@@ -534,10 +507,7 @@ def bp_trend_svg(
         ("sbp-line", SYSTOLIC_COLOUR, [r.systolic for r in readings]),
         ("dbp-line", DIASTOLIC_COLOUR, [r.diastolic for r in readings]),
     ):
-        coords = " ".join(
-            f"{_n(sx(r.taken_at))},{_n(sy(v))}"
-            for r, v in zip(readings, series, strict=True)
-        )
+        coords = " ".join(f"{_n(sx(r.taken_at))},{_n(sy(v))}" for r, v in zip(readings, series, strict=True))
         parts.append(
             _tag(
                 "polyline",
@@ -657,9 +627,7 @@ def factor_bars_svg(
     values = [_finite(v) for _, v in factors]
     max_abs = max((abs(v) for v in values if v is not None), default=0.0) or 1.0
     max_chars = int(label_w / _CHAR_WIDTH)
-    summary = "; ".join(
-        f"{label} {_signed(v)}" for label, v in zip(labels, values, strict=True)
-    )
+    summary = "; ".join(f"{label} {_signed(v)}" for label, v in zip(labels, values, strict=True))
 
     rows = []
     for index, (label, value) in enumerate(zip(labels, values, strict=True)):
@@ -769,10 +737,7 @@ def probability_bars_svg(
         return _empty_svg(width, 60, title, "No probabilities available", "chart-probs")
 
     row_h, bar_h, top, bottom = 26.0, 14.0, 4.0, 4.0
-    items = [
-        (str(label), min(max(_finite(p) or 0.0, 0.0), 1.0))
-        for label, p in probabilities.items()
-    ]
+    items = [(str(label), min(max(_finite(p) or 0.0, 0.0), 1.0)) for label, p in probabilities.items()]
     height = round(top + row_h * len(items) + bottom)
     widest = max(_text_width(label) for label, _ in items)
     label_w = max(min(width * 0.3, widest + 12), 40.0)

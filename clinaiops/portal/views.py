@@ -20,7 +20,6 @@ from clinaiops.care.services import alert_acknowledge
 from clinaiops.core.errors import ApplicationError, NotFound
 from clinaiops.core.models import Role, User
 from clinaiops.core.regimen import REGIMEN_LADDER
-
 from clinaiops.loops.selectors import recommendation_get_visible, recommendation_list_visible, review_queue
 from clinaiops.loops.services import evaluate_on_demand, review_decide
 from clinaiops.portal.access import patient_record_viewed, roles_required
@@ -188,5 +187,3 @@ def audit(request: HttpRequest) -> HttpResponse:
     page = Paginator(events, 100).get_page(request.GET.get("page"))
     verification = chain_verify(ledger_rows()) if request.GET.get("verify") else None
     return render(request, "portal/audit.html", {"page": page, "verification": verification, "nav": "audit"})
-
-

@@ -12,6 +12,7 @@ if CELERY_BROKER_URL == "memory://":
     raise ConfigurationError("CELERY_BROKER_URL must point at RabbitMQ or Redis in production")
 
 DEBUG = False
+STATIC_ROOT = VAR_DIR / "static"  # noqa: F405 - `manage.py collectstatic` fills it
 CELERY_TASK_ALWAYS_EAGER = False
 SESSION_COOKIE_SECURE = env_bool("SESSION_COOKIE_SECURE", True)
 CSRF_COOKIE_SECURE = env_bool("CSRF_COOKIE_SECURE", True)

@@ -8,8 +8,8 @@ from pathlib import Path
 
 os.environ.setdefault("DATABASE_URL", "postgres://postgres@127.0.0.1:5432/clinaiops_test")
 
-from clinaiops.settings.base import *  # noqa: E402,F403
-from clinaiops.settings.base import REST_FRAMEWORK  # noqa: E402
+from clinaiops.settings.base import *  # noqa: F403
+from clinaiops.settings.base import REST_FRAMEWORK
 
 PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]  # speed only; never in production
 ARTIFACT_ROOT = Path(tempfile.mkdtemp(prefix="clinaiops-artifacts-"))

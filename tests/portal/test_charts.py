@@ -23,10 +23,7 @@ START = datetime(2025, 11, 3, 7, 12, tzinfo=LONDON)
 
 def _points() -> list[BPPoint]:
     sources = ["cuff", "ppg", "ecg", "manual", "cuff", "ppg"]
-    return [
-        BPPoint(START + timedelta(days=i, hours=i), 142 - i, 88 - i, source)
-        for i, source in enumerate(sources)
-    ]
+    return [BPPoint(START + timedelta(days=i, hours=i), 142 - i, 88 - i, source) for i, source in enumerate(sources)]
 
 
 def _parse(svg: str) -> ET.Element:
@@ -59,9 +56,7 @@ def _bp(
     markers: Sequence[tuple[datetime, str]] = (),
     title: str = "Home blood pressure",
 ) -> str:
-    return bp_trend_svg(
-        points, target_sbp=130, target_dbp=80, markers=markers, title=title
-    )
+    return bp_trend_svg(points, target_sbp=130, target_dbp=80, markers=markers, title=title)
 
 
 # --------------------------------------------------------------------------- #
@@ -239,9 +234,7 @@ def test_bp_y_axis_spans_at_least_60_to_180_in_steps_of_20() -> None:
 def test_bp_y_axis_extends_to_cover_extreme_readings() -> None:
     root = _parse(_bp([BPPoint(START, 214, 42, "manual")]))
     (axis,) = _with_class(root, "g", "y-axis")
-    values = [
-        int(t.text or 0) for t in axis.findall("svg:text", NS) if t.text != "mmHg"
-    ]
+    values = [int(t.text or 0) for t in axis.findall("svg:text", NS) if t.text != "mmHg"]
     assert min(values) <= 42 - 5
     assert max(values) >= 214 + 5
 
@@ -282,10 +275,7 @@ def test_bp_markers_draw_labelled_vertical_lines_inside_range_only() -> None:
 def test_bp_readings_are_plotted_in_time_order_whatever_the_input_order() -> None:
     points = _points()
     root = _parse(_bp(list(reversed(points))))
-    xs = [
-        float(_child(g, "circle").get("cx", "nan"))
-        for g in _with_class(root, "g", "reading")
-    ]
+    xs = [float(_child(g, "circle").get("cx", "nan")) for g in _with_class(root, "g", "reading")]
     assert xs == sorted(xs)
     assert len(set(xs)) == len(points)
 
@@ -305,9 +295,7 @@ def test_bp_legend_explains_hollow_points_only_when_ppg_present() -> None:
 
 
 def test_positive_and_negative_factor_bars_go_to_opposite_sides_of_zero() -> None:
-    root = _parse(
-        factor_bars_svg([("a", 0.42), ("b", -0.31), ("c", 0.05), ("d", -1.5)])
-    )
+    root = _parse(factor_bars_svg([("a", 0.42), ("b", -0.31), ("c", 0.05), ("d", -1.5)]))
     (axis,) = _with_class(root, "line", "zero-axis")
     zero_x = float(axis.get("x1", "nan"))
     assert axis.get("x1") == axis.get("x2")
@@ -335,9 +323,7 @@ def test_factor_bar_lengths_are_proportional_to_magnitude() -> None:
 
 
 def test_factor_values_are_printed_signed_with_two_decimals() -> None:
-    root = _parse(
-        factor_bars_svg([("a", 0.4242), ("b", -0.3117), ("c", 0.0), ("d", 2)])
-    )
+    root = _parse(factor_bars_svg([("a", 0.4242), ("b", -0.3117), ("c", 0.0), ("d", 2)]))
     values = [t.text for t in _with_class(root, "text", "value")]
     assert values == ["+0.42", "-0.31", "0.00", "+2.00"]
 
@@ -395,9 +381,7 @@ def test_probability_bar_widths_are_proportional_to_probability() -> None:
 
 
 def test_most_probable_class_is_emphasised() -> None:
-    root = _parse(
-        probability_bars_svg({"decrease": 0.1, "maintain": 0.3, "increase": 0.6})
-    )
+    root = _parse(probability_bars_svg({"decrease": 0.1, "maintain": 0.3, "increase": 0.6}))
     rows = [g for g in root.iter(f"{{{NS['svg']}}}g") if "prob-row" in _classes(g)]
     top = [g for g in rows if "top" in _classes(g)]
     assert len(rows) == 3

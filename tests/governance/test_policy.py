@@ -1,0 +1,52 @@
+from __future__ import annotations
+
+from governance.policy import MAJOR, MINOR, EffectiveBounds, TierInput, bounds_violations, proposal_tier
+
+DEFAULT = EffectiveBounds(
+    max_step_change=1, min_step=0, max_step=6, min_confidence=0.8, min_readings=6, autonomy_enabled=True
+)
+
+
+def _input(**overrides: object) -> TierInput:
+    values: dict[str, object] = {
+        "from_step": 2, "to_step": 3, "confidence": 0.9, "open_safety_alert": False,
+        "autonomy_paused": False, "recent_readings": 10,
+    }  # fmt: skip
+    values.update(overrides)
+    return TierInput(**values)  # type: ignore[arg-type]
+
+
+def test_minor_increase_within_bounds_is_delivered_without_review() -> None:
+    assert proposal_tier(_input(), DEFAULT) == proposal_tier(_input(), DEFAULT)
+    assert proposal_tier(_input(), DEFAULT).tier == MINOR
+
+
+def test_each_failed_condition_makes_the_proposal_major_and_is_named() -> None:
+    cases = {
+        "step_change_exceeds_bound": _input(to_step=4),
+        "outside_step_range": _input(from_step=6, to_step=7),
+        "low_confidence": _input(confidence=0.79),
+        "open_safety_alert": _input(open_safety_alert=True),
+        "autonomy_paused": _input(autonomy_paused=True),
+        "too_few_readings": _input(recent_readings=5),
+    }
+    for reason, proposal in cases.items():
+        decision = proposal_tier(proposal, DEFAULT)
+        assert decision.tier == MAJOR, reason
+        assert reason in decision.reasons
+    disabled = EffectiveBounds(**{**DEFAULT.__dict__, "autonomy_enabled": False})
+    assert proposal_tier(_input(), disabled).reasons == ("autonomy_disabled",)
+
+
+def test_confidence_exactly_at_the_bound_is_enough() -> None:
+    assert proposal_tier(_input(confidence=0.8), DEFAULT).tier == MINOR
+
+
+def test_bounds_wider_than_the_policy_are_named_field_by_field() -> None:
+    wide = EffectiveBounds(
+        max_step_change=2, min_step=0, max_step=6, min_confidence=0.5, min_readings=3, autonomy_enabled=True
+    )
+    problems = bounds_violations(wide, DEFAULT)
+    assert set(problems) == {"max_step_change", "min_confidence", "min_readings"}
+    assert "at most 1" in problems["max_step_change"][0]
+    assert bounds_violations(DEFAULT, DEFAULT) == {}
