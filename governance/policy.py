@@ -50,6 +50,18 @@ REASON_TEXT = {
 }
 
 
+REASON_SHORT = {
+    "step_change_exceeds_bound": "step change over bound",
+    "outside_step_range": "outside step range",
+    "low_confidence": "low confidence",
+    "open_safety_alert": "open safety alert",
+    "autonomy_disabled": "autonomy off",
+    "autonomy_paused": "autonomy paused",
+    "too_few_readings": "too few readings",
+    "no_model": "no model serving",
+}
+
+
 def proposal_tier(proposal: TierInput, bounds: EffectiveBounds) -> TierDecision:
     reasons: list[str] = []
     if abs(proposal.to_step - proposal.from_step) > bounds.max_step_change:

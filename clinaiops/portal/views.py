@@ -27,7 +27,7 @@ from clinaiops.portal.charts import BPPoint, bp_trend_svg, factor_bars_svg, prob
 from clinaiops.portal.forms import ReviewDecisionForm
 from governance.audit.selectors import audit_event_list
 from governance.audit.verify import chain_verify, ledger_rows
-from governance.policy import REASON_TEXT
+from governance.policy import REASON_SHORT, REASON_TEXT
 from governance.selectors import autonomy_bounds_history
 from inference.selectors import model_version_list, serving_pointer_list
 
@@ -70,7 +70,8 @@ def _trend_chart(patient_id: int, *, days: int = 30) -> str:
 def queue(request: HttpRequest) -> HttpResponse:
     items = review_queue(user=_user(request))
     page = Paginator(items, 25).get_page(request.GET.get("page"))
-    return render(request, "portal/queue.html", {"page": page, "reason_text": REASON_TEXT, "nav": "queue"})
+    rows = [(rec, [REASON_SHORT.get(code, code) for code in rec.tier_reasons]) for rec in page.object_list]
+    return render(request, "portal/queue.html", {"page": page, "rows": rows, "nav": "queue"})
 
 
 @roles_required(Role.CLINICIAN)
@@ -106,7 +107,9 @@ def recommendation_detail(request: HttpRequest, pk: int) -> HttpResponse:
         "form": form,
         "trend_svg": mark_safe(_trend_chart(rec.patient_id)),  # noqa: S308 - charts escape every label
         "factors_svg": mark_safe(  # noqa: S308
-            factor_bars_svg([(f["label"], f["contribution"]) for f in rec.top_factors], title=f"Why {rec.action}")
+            factor_bars_svg(
+                [(f["label"], f["contribution"]) for f in rec.top_factors], width=900, title=f"Why {rec.action}"
+            )
         ),
         "proba_svg": mark_safe(probability_bars_svg(rec.probabilities)),  # noqa: S308
         "tier_reasons": [REASON_TEXT.get(code, code) for code in rec.tier_reasons],
