@@ -13,7 +13,7 @@ from rest_framework.test import APIClient
 from clinaiops.care.models import CareTeam, Patient
 from clinaiops.core.models import Role, User
 from clinaiops.loops.tasks import evaluations_schedule
-from governance.audit.verify import chain_verify, ledger_rows
+from governance.audit.verify import ledger_verify
 from inference.models import ModelVersion
 from tests.conftest import audit_actions
 from tests.factories import PASSWORD, PatientFactory, UserFactory
@@ -127,6 +127,6 @@ def test_reading_to_minor_delivery_and_major_review_then_patient_sees_signed_dec
         "regimen.changed",
     ):
         assert expected in actions, expected
-    result = chain_verify(ledger_rows())
+    result = ledger_verify()
     assert result.ok, result.problem
     assert result.events_checked == len(actions)

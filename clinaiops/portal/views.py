@@ -26,7 +26,7 @@ from clinaiops.portal.access import patient_record_viewed, roles_required
 from clinaiops.portal.charts import BPPoint, bp_trend_svg, factor_bars_svg, probability_bars_svg
 from clinaiops.portal.forms import ReviewDecisionForm
 from governance.audit.selectors import audit_event_list
-from governance.audit.verify import chain_verify, ledger_rows
+from governance.audit.verify import ledger_verify
 from governance.policy import REASON_SHORT, REASON_TEXT
 from governance.selectors import autonomy_bounds_history
 from inference.selectors import model_version_list, serving_pointer_list
@@ -188,5 +188,5 @@ def audit(request: HttpRequest) -> HttpResponse:
         object_type=request.GET.get("object_type") or None, object_id=request.GET.get("object_id") or None
     )
     page = Paginator(events, 100).get_page(request.GET.get("page"))
-    verification = chain_verify(ledger_rows()) if request.GET.get("verify") else None
+    verification = ledger_verify() if request.GET.get("verify") else None
     return render(request, "portal/audit.html", {"page": page, "verification": verification, "nav": "audit"})

@@ -113,6 +113,7 @@ CELERY_RESULT_BACKEND = None
 CELERY_BEAT_SCHEDULE = {
     "evaluations-schedule": {"task": "clinaiops.loops.tasks.evaluations_schedule", "schedule": 3600.0},
     "alerts-escalate": {"task": "clinaiops.loops.tasks.alerts_escalate", "schedule": 300.0},
+    "audit-checkpoint": {"task": "governance.audit.tasks.audit_checkpoint_create", "schedule": 3600.0},
 }
 
 # --- REST framework -----------------------------------------------------------------------------------
@@ -147,6 +148,12 @@ SPECTACULAR_SETTINGS = {
 EVALUATION_INTERVAL_DAYS = env_int("EVALUATION_INTERVAL_DAYS", 7)
 # P0 alerts nobody acknowledges within this many minutes are escalated.
 ALERT_ESCALATION_MINUTES = env_int("ALERT_ESCALATION_MINUTES", 15)
+# Audit ledger: a signed checkpoint over the head every N events (and on demand / hourly by beat).
+AUDIT_CHECKPOINT_EVERY = env_int("AUDIT_CHECKPOINT_EVERY", 1000)
+AUDIT_SIGNING_KEY = env_str("AUDIT_SIGNING_KEY", "")
+AUDIT_SIGNING_KEY_ID = env_str("AUDIT_SIGNING_KEY_ID", "")
+AUDIT_TRUSTED_PUBLIC_KEYS = env_list("AUDIT_TRUSTED_PUBLIC_KEYS", [])
+AUDIT_KEY_DIR = VAR_DIR / "keys"
 DEMO_PASSWORD = env_str("DEMO_PASSWORD", "demo-password")
 
 LOGGING = {

@@ -1,51 +1,65 @@
 """The ledger's hash chain: the canonical form of an event and its hash. Pure; no Django.
 
-See docs/canonical-encoding.md for the rules. The genesis event's prev_hash is 64 zeros.
+The canonical form is the canonical JSON (docs/canonical-encoding.md) of the event's twelve chained fields.
+It is built here by concatenation in sorted-key order, which is byte-for-byte what
+`clinaiops.core.canonical.canonical_bytes` produces for the same dict (a property test pins this), but
+several times faster, so the verifier can stream a million events. The payload is stored as canonical JSON
+text and is spliced in as is, so any change to its bytes changes the hash.
+
+The genesis event's prev_hash is 64 zeros.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-from datetime import datetime
-from typing import Any
-
-from clinaiops.core.canonical import canonical_bytes, sha256_hex
+import hashlib
+from json.encoder import encode_basestring  # C-accelerated; escapes exactly as json.dumps(ensure_ascii=False)
 
 GENESIS_HASH = "0" * 64
+TIMESTAMP_FORMAT = "%Y-%m-%dT%H:%M:%S.%fZ"
 
 
-@dataclass(frozen=True)
-class ChainFields:
-    seq: int
-    recorded_at: datetime
-    actor_id: int | None
-    actor_role: str
-    action: str
-    object_type: str
-    object_id: str
-    outcome: str
-    request_id: str
-    ip: str | None
-    payload: dict[str, Any]
-    prev_hash: str
+def event_canonical(
+    seq: int,
+    recorded_at: str,
+    actor_id: int | None,
+    actor_role: str,
+    action: str,
+    object_type: str,
+    object_id: str,
+    outcome: str,
+    request_id: str,
+    ip: str | None,
+    payload: str,
+    prev_hash: str,
+) -> bytes:
+    """Canonical bytes of one event. `recorded_at` is already formatted (TIMESTAMP_FORMAT, UTC) and `payload`
+    is canonical JSON text."""
+    e = encode_basestring
+    return (
+        '{"action":' + e(action)
+        + ',"actor_id":' + ("null" if actor_id is None else str(int(actor_id)))
+        + ',"actor_role":' + e(actor_role)
+        + ',"ip":' + ("null" if ip is None else e(ip))
+        + ',"object_id":' + e(object_id)
+        + ',"object_type":' + e(object_type)
+        + ',"outcome":' + e(outcome)
+        + ',"payload":' + payload
+        + ',"prev_hash":' + e(prev_hash)
+        + ',"recorded_at":' + e(recorded_at)
+        + ',"request_id":' + e(request_id)
+        + ',"seq":' + str(int(seq))
+        + "}"
+    ).encode("utf-8")  # fmt: skip
 
-    def canonical(self) -> bytes:
-        return canonical_bytes(
-            {
-                "seq": self.seq,
-                "recorded_at": self.recorded_at,
-                "actor_id": self.actor_id,
-                "actor_role": self.actor_role,
-                "action": self.action,
-                "object_type": self.object_type,
-                "object_id": self.object_id,
-                "outcome": self.outcome,
-                "request_id": self.request_id,
-                "ip": self.ip,
-                "payload": self.payload,
-                "prev_hash": self.prev_hash,
-            }
-        )
 
-    def digest(self) -> str:
-        return sha256_hex(self.canonical())
+def event_hash(*fields: object) -> str:
+    return hashlib.sha256(event_canonical(*fields)).hexdigest()  # type: ignore[arg-type]
+
+
+def checkpoint_message(*, seq: int, head_hash: str, event_count: int, created_at: str, key_id: str) -> bytes:
+    """What a checkpoint's Ed25519 signature covers."""
+    e = encode_basestring
+    return (
+        '{"created_at":' + e(created_at) + ',"event_count":' + str(event_count) + ',"head_hash":' + e(head_hash)
+        + ',"key_id":' + e(key_id) + ',"seq":' + str(seq) + "}"
+    ).encode("utf-8")  # fmt: skip

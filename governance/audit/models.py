@@ -1,5 +1,8 @@
 from __future__ import annotations
 
+import json
+from typing import Any
+
 from django.conf import settings
 from django.db import models
 
@@ -36,6 +39,9 @@ class AuditAction(models.TextChoices):
     MODEL_TRANSITIONED = "model.transitioned"
     SERVING_POINTER_SET = "serving.pointer_set"
     EXPORT_CREATED = "export.created"
+    CHECKPOINT_CREATED = "audit.checkpoint_created"
+    ACCOUNT_LOCKED = "account.locked"
+    BREAK_GLASS = "access.break_glass"
 
 
 class AuditOutcome(models.TextChoices):
@@ -57,8 +63,9 @@ class AuditEvent(models.Model):
     outcome = models.CharField(max_length=16, choices=AuditOutcome.choices, default=AuditOutcome.SUCCESS)
     request_id = models.CharField(max_length=64, blank=True)
     ip = models.GenericIPAddressField(null=True, blank=True)
-    # Ids, codes and digests only: never free-text PHI.
-    payload = models.JSONField(default=dict)
+    # Canonical JSON text of ids, codes and digests only: never free-text PHI. Stored as text, not jsonb, so
+    # the hashed bytes are exactly the stored bytes.
+    payload = models.TextField(default="{}")
     prev_hash = models.CharField(max_length=64)
     hash = models.CharField(max_length=64, unique=True)
 
@@ -68,3 +75,27 @@ class AuditEvent(models.Model):
 
     def __str__(self) -> str:
         return f"#{self.seq} {self.action} {self.object_type}:{self.object_id}"
+
+    @property
+    def payload_data(self) -> dict[str, Any]:
+        data: dict[str, Any] = json.loads(self.payload)
+        return data
+
+
+class AuditCheckpoint(models.Model):
+    """An Ed25519 signature over the ledger head: proves what the ledger held at `seq`, so later deletion,
+    truncation or rewriting of anything up to it is detectable even by someone who can recompute hashes."""
+
+    seq = models.BigIntegerField(unique=True)
+    head_hash = models.CharField(max_length=64)
+    event_count = models.BigIntegerField()
+    created_at = models.DateTimeField()
+    key_id = models.CharField(max_length=32)
+    signature = models.CharField(max_length=128)
+    reason = models.CharField(max_length=32)
+
+    class Meta:
+        ordering = ["seq"]
+
+    def __str__(self) -> str:
+        return f"checkpoint at #{self.seq}"

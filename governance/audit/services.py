@@ -7,15 +7,21 @@ transaction-scoped advisory lock, on SQLite by the IMMEDIATE transaction mode se
 
 from __future__ import annotations
 
+import base64
+import ipaddress
+from datetime import UTC, datetime
 from typing import Any
 
+from django.conf import settings
 from django.db import connection, transaction
 from django.utils import timezone
 
+from clinaiops.core.canonical import canonical_bytes
 from clinaiops.core.models import Role, User
 from clinaiops.core.request_context import request_context_get
-from governance.audit.chain import GENESIS_HASH, ChainFields
-from governance.audit.models import AuditAction, AuditEvent, AuditOutcome
+from governance.audit.chain import GENESIS_HASH, TIMESTAMP_FORMAT, checkpoint_message, event_hash
+from governance.audit.keys import audit_signing_key
+from governance.audit.models import AuditAction, AuditCheckpoint, AuditEvent, AuditOutcome
 
 # Arbitrary constant naming "the audit ledger" among PostgreSQL advisory locks.
 _LEDGER_LOCK_KEY = 0x0C1A_A0D1
@@ -25,10 +31,31 @@ class AuditOutsideTransaction(RuntimeError):
     """An audit event written outside a transaction could commit without its change (or vice versa)."""
 
 
-def _lock_ledger() -> None:
+def _head_and_clock() -> tuple[int, str, datetime]:
+    """Take the ledger lock, then read the head and the clock under it, so seq and time both increase."""
     if connection.vendor == "postgresql":
         with connection.cursor() as cursor:
             cursor.execute("SELECT pg_advisory_xact_lock(%s)", [_LEDGER_LOCK_KEY])
+            # clock_timestamp(), not now(): now() is the transaction's start and would not follow seq order.
+            cursor.execute(
+                "SELECT clock_timestamp(), e.seq, e.hash FROM (SELECT 1) AS one "
+                "LEFT JOIN (SELECT seq, hash FROM audit_auditevent ORDER BY seq DESC LIMIT 1) AS e ON true"
+            )
+            clock, seq, head = cursor.fetchone()
+        return (seq or 0), (head or GENESIS_HASH), clock.astimezone(UTC)
+    latest = AuditEvent.objects.order_by("-seq").values_list("seq", "hash").first()
+    seq, head = latest if latest else (0, GENESIS_HASH)
+    return seq, head, timezone.now().astimezone(UTC)
+
+
+def _normalised_ip(ip: str | None) -> str | None:
+    # The database normalises inet values; hash the same text it will give back.
+    if not ip:
+        return None
+    try:
+        return ipaddress.ip_address(ip).compressed
+    except ValueError:
+        return None
 
 
 def audit_record(
@@ -49,48 +76,83 @@ def audit_record(
         if not system_reason:
             raise ValueError("a system audit event needs a system_reason")
         body["system_reason"] = system_reason
+    payload_text = canonical_bytes(body).decode("utf-8")
     context = request_context_get()
-    _lock_ledger()
-    head = AuditEvent.objects.order_by("-seq").values_list("seq", "hash").first()
-    seq, prev_hash = (head[0] + 1, head[1]) if head else (1, GENESIS_HASH)
-    # Truncated to microseconds so the stored value and the hashed value are the same on every backend.
-    recorded_at = timezone.now()
-    fields = ChainFields(
+    head_seq, prev_hash, clock = _head_and_clock()
+    seq = head_seq + 1
+    recorded_at = clock
+    ip = _normalised_ip(context.ip)
+    role = actor.role if actor else Role.SYSTEM
+    digest = event_hash(
+        seq, recorded_at.strftime(TIMESTAMP_FORMAT), actor.pk if actor else None, role, str(action), object_type,
+        str(object_id), str(outcome), context.request_id, ip, payload_text, prev_hash,
+    )  # fmt: skip
+    event = AuditEvent.objects.create(
         seq=seq,
         recorded_at=recorded_at,
-        actor_id=actor.pk if actor else None,
-        actor_role=actor.role if actor else Role.SYSTEM,
+        actor=actor,
+        actor_role=role,
         action=str(action),
         object_type=object_type,
         object_id=str(object_id),
         outcome=str(outcome),
         request_id=context.request_id,
-        ip=context.ip,
-        payload=body,
+        ip=ip,
+        payload=payload_text,
         prev_hash=prev_hash,
+        hash=digest,
     )
-    return AuditEvent.objects.create(
+    if seq % settings.AUDIT_CHECKPOINT_EVERY == 0:
+        _checkpoint_write(seq=seq, head_hash=digest, reason="periodic")
+    return event
+
+
+def _checkpoint_write(*, seq: int, head_hash: str, reason: str) -> AuditCheckpoint:
+    key = audit_signing_key()
+    created_at = timezone.now().astimezone(UTC)
+    message = checkpoint_message(
         seq=seq,
-        recorded_at=recorded_at,
-        actor=actor,
-        actor_role=fields.actor_role,
-        action=fields.action,
-        object_type=object_type,
-        object_id=fields.object_id,
-        outcome=fields.outcome,
-        request_id=fields.request_id,
-        ip=fields.ip,
-        payload=body,
-        prev_hash=prev_hash,
-        hash=fields.digest(),
+        head_hash=head_hash,
+        event_count=seq,
+        created_at=created_at.strftime(TIMESTAMP_FORMAT),
+        key_id=key.key_id,
     )
+    return AuditCheckpoint.objects.create(
+        seq=seq,
+        head_hash=head_hash,
+        event_count=seq,
+        created_at=created_at,
+        key_id=key.key_id,
+        signature=base64.b64encode(key.private.sign(message)).decode(),
+        reason=reason,
+    )
+
+
+@transaction.atomic
+def audit_checkpoint_create(*, reason: str = "on_demand") -> AuditCheckpoint | None:
+    """Sign the current head (idempotent: the head already checkpointed returns that checkpoint)."""
+    head_seq, head_hash, _ = _head_and_clock()
+    if head_seq == 0:
+        return None
+    existing = AuditCheckpoint.objects.filter(seq=head_seq).first()
+    if existing is not None:
+        return existing
+    checkpoint = _checkpoint_write(seq=head_seq, head_hash=head_hash, reason=reason)
+    audit_record(
+        action=AuditAction.CHECKPOINT_CREATED,
+        object_type="audit_checkpoint",
+        object_id=checkpoint.pk,
+        system_reason=reason,
+        payload={"seq": head_seq, "head_hash": head_hash, "key_id": checkpoint.key_id},
+    )
+    return checkpoint
 
 
 def audit_record_denied(
     *, action: AuditAction, object_type: str, object_id: object = "", actor: User | None, reason: str
 ) -> None:
     """Record a refused attempt in its own transaction: the refused change rolls back, the record of the
-    refusal must not."""
+    refusal must not. Call it outside the transaction of the refused change."""
     with transaction.atomic():
         audit_record(
             action=action,

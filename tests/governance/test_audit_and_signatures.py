@@ -10,7 +10,7 @@ from clinaiops.core.errors import ValidationFailed
 from clinaiops.core.models import User
 from governance.audit.models import AuditAction, AuditEvent
 from governance.audit.services import AuditOutsideTransaction, audit_record
-from governance.audit.verify import chain_verify, ledger_rows
+from governance.audit.verify import ledger_verify
 from governance.models import Signature
 from governance.policy import EffectiveBounds
 from governance.services import SignatureRefused, autonomy_bounds_set, bounds_content, signature_verify
@@ -33,7 +33,7 @@ def test_clean_chain_verifies_and_links(db: None) -> None:
     events = list(AuditEvent.objects.order_by("seq"))
     assert [e.seq for e in events] == list(range(1, 21))
     assert all(b.prev_hash == a.hash for a, b in itertools.pairwise(events))
-    assert chain_verify(ledger_rows()).ok
+    assert ledger_verify().ok
 
 
 def _as_rogue_dba() -> None:
@@ -41,23 +41,23 @@ def _as_rogue_dba() -> None:
     if connection.vendor == "postgresql":
         with connection.cursor() as cursor:
             cursor.execute("SET CONSTRAINTS ALL IMMEDIATE")
-            cursor.execute("ALTER TABLE audit_auditevent DISABLE TRIGGER audit_event_append_only")
+            cursor.execute("ALTER TABLE audit_auditevent DISABLE TRIGGER audit_auditevent_append_only")
 
 
 def test_an_edited_payload_is_detected_at_its_seq(db: None) -> None:
     _events(10)
     _as_rogue_dba()
     AuditEvent.objects.filter(seq=6).update(payload={"system_reason": "forged"})
-    result = chain_verify(ledger_rows())
+    result = ledger_verify()
     assert (result.ok, result.first_broken_seq) == (False, 6)
-    assert "edited" in result.problem
+    assert result.kind == "edited event"
 
 
 def test_a_deleted_event_is_detected(db: None) -> None:
     _events(10)
     _as_rogue_dba()
     AuditEvent.objects.filter(seq=4).delete()
-    result = chain_verify(ledger_rows())
+    result = ledger_verify()
     assert (result.ok, result.first_broken_seq) == (False, 4)
 
 
@@ -76,7 +76,7 @@ def test_audit_verify_command_exits_zero_on_a_clean_ledger(db: None, capsys: pyt
 
     _events(5)
     call_command("audit_verify")
-    assert "5 events verified" in capsys.readouterr().out
+    assert "audit ledger OK: 5 events" in capsys.readouterr().out
 
 
 def test_bounds_are_versioned_signed_and_bound_to_their_content(
