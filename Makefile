@@ -23,6 +23,12 @@ system-deps:
 	    apt-get update -qq && apt-get install -y -qq libpango-1.0-0 libpangoft2-1.0-0 libharfbuzz0b >/dev/null; \
 	  else echo "WeasyPrint needs: sudo apt-get install libpango-1.0-0 libpangoft2-1.0-0 libharfbuzz0b"; fi; \
 	fi
+	@# Debian's Chromium drives the browser tests (Playwright's own browser download does not work offline).
+	@if [ ! -x /usr/bin/chromium ]; then \
+	  if [ "$$(id -u)" = 0 ]; then echo "installing Chromium for the browser tests"; \
+	    apt-get update -qq && apt-get install -y -qq chromium >/dev/null; \
+	  else echo "browser tests need: sudo apt-get install chromium"; fi; \
+	fi
 
 $(VENV)/.installed: pyproject.toml
 	@echo "creating $(VENV) with $(PYTHON) and installing (first time takes a few minutes)"
@@ -61,8 +67,18 @@ test: install services lint
 test-sqlite: install
 	DATABASE_URL=sqlite:///$(CURDIR)/var/test.sqlite3 $(VENV)/bin/pytest
 
-bench: install services
-	$(PY) bench/run.py
+# Evidently (the drift baseline) does not import with pandas 3, so it lives in a bench-only environment.
+BENCH_VENV := .venv-bench
+$(BENCH_VENV)/.installed:
+	$(PYTHON) -m venv $(BENCH_VENV)
+	$(BENCH_VENV)/bin/pip install -q --upgrade pip
+	$(BENCH_VENV)/bin/pip install -q 'evidently==0.7.23' 'pandas<3' numpy scipy
+	@touch $@
+
+bench: install services $(BENCH_VENV)/.installed
+	$(PY) bench/scoring_bench.py
+	$(BENCH_VENV)/bin/python bench/drift_bench.py
+	$(PY) bench/audit_bench.py
 
 clean:
-	rm -rf $(VENV) var .pytest_cache .mypy_cache .ruff_cache
+	rm -rf $(VENV) $(BENCH_VENV) var .pytest_cache .mypy_cache .ruff_cache

@@ -7,7 +7,7 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from django.conf import settings
-from django.db import transaction
+from django.db import IntegrityError, transaction
 from django.utils import timezone
 
 from clinaiops.care.models import Alert, AlertKind, AlertStatus, Patient, Reading, SymptomKind
@@ -238,62 +238,68 @@ def evaluation_run(
         bounds,
     )
     minor = tiering.tier == Tier.MINOR
-    with transaction.atomic():
-        _supersede_open(patient)
-        rec = Recommendation.objects.create(
-            patient=patient,
-            created_at=as_of,
-            trigger=trigger,
-            evaluation_date=as_of.date(),
-            model_version=version,
-            arm=Arm.PRODUCTION,
-            policy=policy,
-            bounds=autonomy_bounds_current(patient=patient),
-            feature_set_version=FEATURE_SET_VERSION,
-            features=features,
-            probabilities=probabilities,
-            top_factors=factors,
-            action=action,
-            from_step=patient.current_step,
-            to_step=to_step,
-            confidence=probabilities[action],
-            tier=tiering.tier,
-            tier_reasons=list(tiering.reasons),
-            status=RecommendationStatus.DELIVERED if minor else RecommendationStatus.PENDING_REVIEW,
-            final_step=to_step if minor else None,
-            reason_text=patient_reason(
-                action=action,
-                to_step=to_step,
+    try:
+        with transaction.atomic():  # a savepoint when nested
+            _supersede_open(patient)
+            rec = Recommendation.objects.create(
+                patient=patient,
+                created_at=as_of,
+                trigger=trigger,
+                evaluation_date=as_of.date(),
+                model_version=version,
+                arm=Arm.PRODUCTION,
+                policy=policy,
+                bounds=autonomy_bounds_current(patient=patient),
+                feature_set_version=FEATURE_SET_VERSION,
                 features=features,
-                target=(patient.target_sbp, patient.target_dbp),
-                factors=factors,
-            ),
-            delivered_at=as_of if minor else None,
-        )
-        audit_record(
-            action=AuditAction.RECOMMENDATION_CREATED,
-            object_type="recommendation",
-            object_id=rec.pk,
-            actor=actor,
-            system_reason="" if actor else "scheduled_evaluation",
-            payload={
-                "patient_id": patient.pk,
-                "model_sha256": version.sha256,
-                "arm": Arm.PRODUCTION,
-                "policy_version": policy.version,
-                "features_sha256": canonical_sha256(features),
-                "action": action,
-                "tier": tiering.tier,
-                "tier_reasons": list(tiering.reasons),
-            },
-        )
-        audit_record(
-            action=AuditAction.RECOMMENDATION_DELIVERED if minor else AuditAction.RECOMMENDATION_QUEUED,
-            object_type="recommendation",
-            object_id=rec.pk,
-            system_reason="minor_within_bounds" if minor else "major_needs_review",
-            payload={"patient_id": patient.pk},
-        )
+                probabilities=probabilities,
+                top_factors=factors,
+                action=action,
+                from_step=patient.current_step,
+                to_step=to_step,
+                confidence=probabilities[action],
+                tier=tiering.tier,
+                tier_reasons=list(tiering.reasons),
+                status=RecommendationStatus.DELIVERED if minor else RecommendationStatus.PENDING_REVIEW,
+                final_step=to_step if minor else None,
+                reason_text=patient_reason(
+                    action=action,
+                    to_step=to_step,
+                    features=features,
+                    target=(patient.target_sbp, patient.target_dbp),
+                    factors=factors,
+                ),
+                delivered_at=as_of if minor else None,
+            )
+            audit_record(
+                action=AuditAction.RECOMMENDATION_CREATED,
+                object_type="recommendation",
+                object_id=rec.pk,
+                actor=actor,
+                system_reason="" if actor else "scheduled_evaluation",
+                payload={
+                    "patient_id": patient.pk,
+                    "model_sha256": version.sha256,
+                    "arm": Arm.PRODUCTION,
+                    "policy_version": policy.version,
+                    "features_sha256": canonical_sha256(features),
+                    "action": action,
+                    "tier": tiering.tier,
+                    "tier_reasons": list(tiering.reasons),
+                },
+            )
+            audit_record(
+                action=AuditAction.RECOMMENDATION_DELIVERED if minor else AuditAction.RECOMMENDATION_QUEUED,
+                object_type="recommendation",
+                object_id=rec.pk,
+                system_reason="minor_within_bounds" if minor else "major_needs_review",
+                payload={"patient_id": patient.pk},
+            )
+    except IntegrityError:
+        if trigger != Trigger.SCHEDULED:
+            raise
+        # A concurrent delivery of the same scheduled evaluation won the race; its row is today's.
+        return Recommendation.objects.get(patient=patient, evaluation_date=as_of.date(), trigger=Trigger.SCHEDULED)
     return rec
 
 

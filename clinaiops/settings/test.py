@@ -17,7 +17,7 @@ ARTIFACT_ROOT = env_path("ARTIFACT_ROOT", Path(tempfile.mkdtemp(prefix="clinaiop
 # Eager unless a test process (for example a real Celery worker under test) asks otherwise.
 CELERY_TASK_ALWAYS_EAGER = env_bool("CELERY_TASK_ALWAYS_EAGER", True)
 REST_FRAMEWORK = {**REST_FRAMEWORK, "DEFAULT_THROTTLE_RATES": {"token": "1000/min"}}
-AUDIT_KEY_DIR = Path(tempfile.mkdtemp(prefix="clinaiops-keys-"))
+AUDIT_KEY_DIR = env_path("AUDIT_KEY_DIR", Path(tempfile.mkdtemp(prefix="clinaiops-keys-")))
 if DATABASES["default"]["ENGINE"] == "django.db.backends.postgresql":  # noqa: F405
     # pytest-django empties tables between transactional tests with TRUNCATE; the ledger's TRUNCATE trigger
     # lets a session through only with this setting, which production connections never carry.

@@ -2,7 +2,8 @@
 
 `audit_record` must be called inside the transaction of the change it records, so the event and the change
 commit or roll back together. Appends are serialized so the chain never forks: on PostgreSQL with a
-transaction-scoped advisory lock, on SQLite by the IMMEDIATE transaction mode set in clinaiops.env.
+transaction-scoped advisory lock taken inside `audit_append()` (one round trip per event; see migration
+0003), on SQLite by the IMMEDIATE transaction mode set in clinaiops.env.
 """
 
 from __future__ import annotations
@@ -25,31 +26,41 @@ from governance.audit.models import AuditAction, AuditCheckpoint, AuditEvent, Au
 
 # Arbitrary constant naming "the audit ledger" among PostgreSQL advisory locks.
 _LEDGER_LOCK_KEY = 0x0C1A_A0D1
+_APPEND = "SELECT * FROM audit_append(%s, %s, %s, %s, %s, %s, %s, %s, %s, %s)"
 
 
 class AuditOutsideTransaction(RuntimeError):
     """An audit event written outside a transaction could commit without its change (or vice versa)."""
 
 
+def _prepared_cursor() -> Any:
+    """A psycopg cursor with server-side binding on Django's connection (same transaction). The append is
+    executed with prepare=True, so it skips parsing and planning; Django turns prepared statements off globally
+    for the sake of transaction-mode poolers (PgBouncer ≥ 1.21 supports them)."""
+    import psycopg
+
+    connection.ensure_connection()
+    return psycopg.Cursor(connection.connection)
+
+
 def _head_and_clock() -> tuple[int, str, datetime]:
-    """Take the ledger lock, then read the head and the clock under it, so seq and time both increase."""
+    """Take the ledger lock, then read the head and the clock under it. Used by checkpoints and by the SQLite
+    writer; the PostgreSQL writer does the same inside audit_append()."""
     if connection.vendor == "postgresql":
         with connection.cursor() as cursor:
             cursor.execute("SELECT pg_advisory_xact_lock(%s)", [_LEDGER_LOCK_KEY])
-            # clock_timestamp(), not now(): now() is the transaction's start and would not follow seq order.
-            cursor.execute(
-                "SELECT clock_timestamp(), e.seq, e.hash FROM (SELECT 1) AS one "
-                "LEFT JOIN (SELECT seq, hash FROM audit_auditevent ORDER BY seq DESC LIMIT 1) AS e ON true"
-            )
-            clock, seq, head = cursor.fetchone()
-        return (seq or 0), (head or GENESIS_HASH), clock.astimezone(UTC)
+            cursor.execute("SELECT seq, hash FROM audit_auditevent ORDER BY seq DESC LIMIT 1")
+            row = cursor.fetchone()
+            cursor.execute("SELECT clock_timestamp()")
+            clock = cursor.fetchone()[0]
+        seq, head = row if row else (0, GENESIS_HASH)
+        return seq, head, clock.astimezone(UTC)
     latest = AuditEvent.objects.order_by("-seq").values_list("seq", "hash").first()
     seq, head = latest if latest else (0, GENESIS_HASH)
     return seq, head, timezone.now().astimezone(UTC)
 
 
 def _normalised_ip(ip: str | None) -> str | None:
-    # The database normalises inet values; hash the same text it will give back.
     if not ip:
         return None
     try:
@@ -78,30 +89,38 @@ def audit_record(
         body["system_reason"] = system_reason
     payload_text = canonical_bytes(body).decode("utf-8")
     context = request_context_get()
-    head_seq, prev_hash, clock = _head_and_clock()
-    seq = head_seq + 1
-    recorded_at = clock
     ip = _normalised_ip(context.ip)
     role = actor.role if actor else Role.SYSTEM
-    digest = event_hash(
-        seq, recorded_at.strftime(TIMESTAMP_FORMAT), actor.pk if actor else None, role, str(action), object_type,
-        str(object_id), str(outcome), context.request_id, ip, payload_text, prev_hash,
-    )  # fmt: skip
-    event = AuditEvent.objects.create(
-        seq=seq,
-        recorded_at=recorded_at,
-        actor=actor,
-        actor_role=role,
-        action=str(action),
-        object_type=object_type,
-        object_id=str(object_id),
-        outcome=str(outcome),
-        request_id=context.request_id,
-        ip=ip,
-        payload=payload_text,
-        prev_hash=prev_hash,
-        hash=digest,
-    )
+    fields: dict[str, Any] = {
+        "actor": actor, "actor_role": role, "action": str(action), "object_type": object_type,
+        "object_id": str(object_id), "outcome": str(outcome), "request_id": context.request_id,
+        "payload": payload_text,
+    }  # fmt: skip
+    if connection.vendor == "postgresql":
+        # One round trip: audit_append() locks, reads the head, hashes the canonical form and inserts. The
+        # Python verifier recomputes every hash independently.
+        with _prepared_cursor() as cursor:
+            cursor.execute(
+                _APPEND,
+                [_LEDGER_LOCK_KEY, actor.pk if actor else None, role, fields["action"], object_type,
+                 fields["object_id"], fields["outcome"], context.request_id, ip, payload_text],
+                prepare=True,
+            )  # fmt: skip
+            event_id, seq, prev_hash, digest, recorded_at, stored_ip = cursor.fetchone()
+        event = AuditEvent(
+            id=event_id, seq=seq, recorded_at=recorded_at, ip=stored_ip, prev_hash=prev_hash, hash=digest, **fields
+        )
+        event._state.adding = False
+    else:
+        head_seq, prev_hash, recorded_at = _head_and_clock()
+        seq = head_seq + 1
+        digest = event_hash(
+            seq, recorded_at.strftime(TIMESTAMP_FORMAT), actor.pk if actor else None, role, fields["action"],
+            object_type, fields["object_id"], fields["outcome"], context.request_id, ip, payload_text, prev_hash,
+        )  # fmt: skip
+        event = AuditEvent.objects.create(
+            seq=seq, recorded_at=recorded_at, ip=ip, prev_hash=prev_hash, hash=digest, **fields
+        )
     if seq % settings.AUDIT_CHECKPOINT_EVERY == 0:
         _checkpoint_write(seq=seq, head_hash=digest, reason="periodic")
     return event

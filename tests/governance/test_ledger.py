@@ -246,3 +246,26 @@ def test_postgres_refuses_truncate_without_the_maintenance_setting(db: None) -> 
     with pytest.raises(DatabaseError, match="append-only"), transaction.atomic():
         _sql("DELETE FROM audit_auditcheckpoint")
     assert AuditEvent.objects.count() == 3  # two events and the checkpoint's own event
+
+
+HOSTILE = [
+    'quote " and \\ backslash',
+    "tab\there\nnewline\r\x01soh\x1f\x7f",
+    "ünïcødé ✓ 😀 \u2028 \u2029",
+    "</script>",
+    "",
+]
+
+
+def test_hostile_strings_in_every_field_verify(db: None) -> None:
+    for i, value in enumerate(HOSTILE):
+        with transaction.atomic():
+            audit_record(
+                action=AuditAction.EXPORT_CREATED,
+                object_type=value or "x",
+                object_id=value,
+                system_reason=value or "r",
+                payload={"note_code": value, "n": i},
+            )
+    result = ledger_verify()
+    assert result.ok and result.events_checked == len(HOSTILE)
