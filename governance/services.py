@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+from datetime import timedelta
 from typing import Any
 
+from django.conf import settings
 from django.db import transaction
 from django.utils import timezone
 
@@ -11,7 +13,7 @@ from clinaiops.care.models import Patient
 from clinaiops.core.canonical import canonical_sha256
 from clinaiops.core.errors import PermissionRefused, ValidationFailed
 from clinaiops.core.models import Role, User
-from governance.audit.models import AuditAction
+from governance.audit.models import AuditAction, AuditEvent
 from governance.audit.services import audit_record, audit_record_denied
 from governance.models import ApprovalPolicy, AutonomyBounds, Signature, SignatureMeaning
 from governance.policy import EffectiveBounds, bounds_violations
@@ -23,17 +25,50 @@ class SignatureRefused(PermissionRefused):
 
 def signature_reauthenticate(*, signer: User, password: str, record_type: str, record_id: object) -> None:
     """Check the re-entered password before anything is written (21 CFR 11.200(a)). A wrong password is
-    refused and audited in its own transaction, so the record of the refusal survives."""
-    if not password or not signer.is_active or not signer.check_password(password):
+    refused and audited in its own transaction, so the record of the refusal survives; repeated failures lock
+    the account (11.300(d)). A locked account cannot sign even with the right password."""
+    if signer.is_locked:
         audit_record_denied(
-            action=AuditAction.SIGNATURE_REFUSED,
-            object_type=record_type,
-            object_id=record_id,
-            actor=signer,
-            reason="bad_password",
-        )
+            action=AuditAction.SIGNATURE_REFUSED, object_type=record_type, object_id=record_id, actor=signer,
+            reason="account_locked",
+        )  # fmt: skip
         raise SignatureRefused(
-            "The password did not match; nothing was signed.", fields={"password": ["Incorrect password."]}
+            "This account is locked after repeated failed signatures; ask an administrator or wait.",
+            fields={"password": ["Account locked."]},
+            code="account_locked",
+        )
+    if password and signer.is_active and signer.check_password(password):
+        return
+    audit_record_denied(
+        action=AuditAction.SIGNATURE_REFUSED, object_type=record_type, object_id=record_id, actor=signer,
+        reason="bad_password",
+    )  # fmt: skip
+    _lock_after_repeated_failures(signer)
+    raise SignatureRefused(
+        "The password did not match; nothing was signed.", fields={"password": ["Incorrect password."]}
+    )
+
+
+def _lock_after_repeated_failures(signer: User) -> None:
+    """Counts the signer's refused signatures in the window from the ledger itself, so the count cannot
+    disagree with what auditors see."""
+    now = timezone.now()
+    window_start = now - timedelta(minutes=settings.SIGNATURE_FAILURE_WINDOW_MINUTES)
+    failures = AuditEvent.objects.filter(
+        actor=signer, action=AuditAction.SIGNATURE_REFUSED, outcome="denied", recorded_at__gte=window_start
+    ).count()
+    if failures < settings.SIGNATURE_MAX_FAILURES:
+        return
+    with transaction.atomic():
+        until = now + timedelta(minutes=settings.SIGNATURE_LOCKOUT_MINUTES)
+        User.objects.filter(pk=signer.pk).update(locked_until=until)
+        signer.locked_until = until
+        audit_record(
+            action=AuditAction.ACCOUNT_LOCKED,
+            object_type="user",
+            object_id=signer.pk,
+            system_reason="repeated_signature_failures",
+            payload={"failures": failures, "minutes": settings.SIGNATURE_LOCKOUT_MINUTES},
         )
 
 
@@ -168,3 +203,84 @@ def autonomy_bounds_set(*, actor: User, patient: Patient, requested: EffectiveBo
             payload={"bounds_id": bounds.pk, "version": bounds.version, "content_sha256": canonical_sha256(content)},
         )
     return bounds
+
+
+POLICY_FIELDS: dict[str, tuple[float, float]] = {
+    # field: (lowest, highest) a safety officer may set; outside these the policy stops being safe to run.
+    "crisis_sbp": (160, 220),
+    "crisis_dbp": (100, 140),
+    "hypotension_sbp": (70, 110),
+    "hypotension_dbp": (40, 70),
+    "hypotension_window_hours": (1, 72),
+    "hypotension_min_readings": (1, 5),
+    "max_step_change": (0, 2),
+    "min_step": (0, 6),
+    "max_step": (0, 6),
+    "min_confidence": (0.5, 0.99),
+    "min_readings": (1, 30),
+    "min_readings_window_days": (1, 30),
+}
+
+
+def policy_content(policy: ApprovalPolicy) -> dict[str, Any]:
+    return {"version": policy.version, **{name: getattr(policy, name) for name in POLICY_FIELDS}}
+
+
+def approval_policy_revise(*, actor: User, changes: dict[str, Any], password: str) -> ApprovalPolicy:
+    """Create the next policy version from the current one with `changes`, signed by a clinical safety
+    officer. Policies are never edited in place; every recommendation keeps the version that tiered it."""
+    if actor.role != Role.SAFETY_OFFICER:
+        audit_record_denied(
+            action=AuditAction.POLICY_CREATED, object_type="approval_policy", actor=actor, reason="not_safety_officer"
+        )
+        raise PermissionRefused("Only a clinical safety officer can change the approval policy.")
+    current = approval_policy_current()
+    problems: dict[str, list[str]] = {}
+    values = {name: getattr(current, name) for name in POLICY_FIELDS}
+    for name, raw in changes.items():
+        if name not in POLICY_FIELDS:
+            problems[name] = ["Not a policy setting."]
+            continue
+        low, high = POLICY_FIELDS[name]
+        try:
+            value = float(raw) if name == "min_confidence" else int(raw)
+        except (TypeError, ValueError):
+            problems[name] = ["Enter a number."]
+            continue
+        if not low <= value <= high:
+            problems[name] = [f"Must be between {low:g} and {high:g}."]
+        values[name] = value
+    if values["min_step"] > values["max_step"]:
+        problems.setdefault("min_step", []).append("The lowest step must not be above the highest step.")
+    if problems:
+        raise ValidationFailed("The policy change was not saved.", fields=problems)
+    if all(values[name] == getattr(current, name) for name in POLICY_FIELDS):
+        raise ValidationFailed("Nothing changed.", fields={"__all__": ["Change at least one setting."]})
+    signature_reauthenticate(signer=actor, password=password, record_type="approval_policy", record_id="next")
+    with transaction.atomic():
+        latest = ApprovalPolicy.objects.select_for_update().order_by("-version").first()
+        policy = ApprovalPolicy(
+            version=(latest.version if latest else 0) + 1, created_at=timezone.now(), created_by=actor, **values
+        )
+        content = policy_content(policy)
+        policy.signature = signature_create(
+            signer=actor,
+            meaning=SignatureMeaning.APPROVED,
+            record_type="approval_policy",
+            record_id=f"v{policy.version}",
+            content=content,
+        )
+        policy.save()
+        audit_record(
+            action=AuditAction.POLICY_CREATED,
+            object_type="approval_policy",
+            object_id=policy.pk,
+            actor=actor,
+            payload={
+                "version": policy.version,
+                "previous_version": current.version,
+                "changed": sorted(name for name in POLICY_FIELDS if values[name] != getattr(current, name)),
+                "content_sha256": canonical_sha256(content),
+            },
+        )
+    return policy

@@ -10,6 +10,7 @@ urlpatterns = [
     path("auth/token/", views.TokenView.as_view(), name="token"),
     path("auth/token/refresh/", TokenRefreshView.as_view(), name="token-refresh"),
     path("me/", views.MeView.as_view(), name="me"),
+    path("me/access-log/", views.AccessLogView.as_view(), name="access-log"),
     path("readings/", views.ReadingListCreateView.as_view(), name="readings"),
     path("symptoms/", views.SymptomCreateView.as_view(), name="symptoms"),
     path("recommendations/", views.RecommendationListView.as_view(), name="recommendations"),

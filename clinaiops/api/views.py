@@ -24,11 +24,15 @@ from clinaiops.api.serializers import (
 from clinaiops.care.models import Reading
 from clinaiops.care.selectors import patient_for_user
 from clinaiops.care.services import ReadingInput
+from clinaiops.core.errors import NotFound
 from clinaiops.core.models import User
 from clinaiops.core.regimen import regimen_label
 from clinaiops.loops.models import Recommendation
 from clinaiops.loops.selectors import recommendation_get_visible, recommendation_list_visible
 from clinaiops.loops.services import reading_ingest, recommendation_respond, symptom_report
+from governance.audit.models import AuditAction
+from governance.audit.services import audit_record_denied
+from governance.selectors import access_accounting
 
 
 def _user(request: Request) -> User:
@@ -79,13 +83,24 @@ class RecommendationListView(generics.ListAPIView[Recommendation]):
         return recommendation_list_visible(user=_user(self.request))
 
 
+def _own_recommendation(request: Request, pk: int) -> Recommendation:
+    """Another patient's recommendation answers 404, and the attempt is audited."""
+    try:
+        return recommendation_get_visible(user=_user(request), recommendation_id=pk)
+    except NotFound:
+        audit_record_denied(
+            action=AuditAction.ACCESS_DENIED, object_type="recommendation", object_id=pk, actor=_user(request),
+            reason="not_own_record",
+        )  # fmt: skip
+        raise
+
+
 class RecommendationDetailView(APIView):
     permission_classes = [IsPatient]
 
     @extend_schema(responses=RecommendationSerializer)
     def get(self, request: Request, pk: int) -> Response:
-        rec = recommendation_get_visible(user=_user(request), recommendation_id=pk)
-        return Response(RecommendationSerializer(rec).data)
+        return Response(RecommendationSerializer(_own_recommendation(request, pk)).data)
 
 
 class RecommendationRespondView(APIView):
@@ -95,7 +110,7 @@ class RecommendationRespondView(APIView):
     def post(self, request: Request, pk: int) -> Response:
         incoming = RespondSerializer(data=request.data)
         incoming.is_valid(raise_exception=True)
-        rec = recommendation_get_visible(user=_user(request), recommendation_id=pk)
+        rec = _own_recommendation(request, pk)
         recommendation_respond(actor=_user(request), recommendation=rec, response=incoming.validated_data["response"])
         rec = recommendation_get_visible(user=_user(request), recommendation_id=pk)
         return Response(RecommendationSerializer(rec).data)
@@ -131,5 +146,23 @@ class MeView(APIView):
                 "current_step": patient.current_step,
                 "regimen": regimen_label(patient.current_step),
                 "care_team": patient.care_team.name,
+            }
+        )
+
+
+class AccessLogView(APIView):
+    """The patient's own accounting: who viewed, accessed in an emergency or disclosed their record, and why."""
+
+    permission_classes = [IsPatient]
+
+    @extend_schema(responses=None)
+    def get(self, request: Request) -> Response:
+        patient = patient_for_user(user=_user(request))
+        return Response(
+            {
+                "results": [
+                    {"when": e.when, "who": e.who, "role": e.role, "action": e.action, "what": e.what, "why": e.why}
+                    for e in access_accounting(patient=patient)
+                ]
             }
         )

@@ -94,6 +94,7 @@ class Reading(models.Model):
 class AlertKind(models.TextChoices):
     HYPERTENSIVE_CRISIS = "hypertensive_crisis", "Hypertensive crisis"
     SUSTAINED_HYPOTENSION = "sustained_hypotension", "Sustained hypotension"
+    BREAK_GLASS = "break_glass", "Break-glass access"
 
 
 class AlertPriority(models.TextChoices):
@@ -179,3 +180,21 @@ class RegimenChange(models.Model):
 
     def __str__(self) -> str:
         return f"step {self.from_step}→{self.to_step}"
+
+
+class BreakGlassGrant(models.Model):
+    """Emergency access to a patient outside the reader's care teams: needs a typed reason, expires, is audited
+    and alerts the clinical safety officer (DESIGN §6)."""
+
+    user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="break_glass_grants")
+    patient = models.ForeignKey(Patient, on_delete=models.PROTECT, related_name="break_glass_grants")
+    reason = models.TextField()
+    granted_at = models.DateTimeField()
+    expires_at = models.DateTimeField()
+
+    class Meta:
+        ordering = ["-granted_at"]
+        indexes = [models.Index(fields=["user", "expires_at"])]
+
+    def __str__(self) -> str:
+        return f"break-glass {self.user_id} → {self.patient_id}"

@@ -5,17 +5,21 @@ from __future__ import annotations
 
 from datetime import datetime, timedelta
 
-from django.db.models import QuerySet
+from django.db.models import Q, QuerySet
+from django.utils import timezone
 
-from clinaiops.care.models import Alert, AlertStatus, Patient, Reading, Symptom
+from clinaiops.care.models import Alert, AlertKind, AlertStatus, BreakGlassGrant, Patient, Reading, Symptom
 from clinaiops.core.errors import NotFound
 from clinaiops.core.models import Role, User
 
 
 def patient_list_visible(*, user: User) -> QuerySet[Patient]:
+    """Clinicians see their care teams' patients and any with an unexpired break-glass grant; patients see
+    themselves; other roles see no patient records here."""
     patients = Patient.objects.select_related("care_team", "user")
     if user.role == Role.CLINICIAN:
-        return patients.filter(care_team__members=user).distinct()
+        granted = BreakGlassGrant.objects.filter(user=user, expires_at__gt=timezone.now()).values("patient_id")
+        return patients.filter(Q(care_team__members=user) | Q(pk__in=granted)).distinct()
     if user.role == Role.PATIENT:
         return patients.filter(user=user)
     return patients.none()
@@ -52,7 +56,15 @@ def alerts_open_for(*, patient: Patient) -> QuerySet[Alert]:
 
 
 def alert_list_visible(*, user: User, status: str | None = AlertStatus.OPEN) -> QuerySet[Alert]:
-    alerts = Alert.objects.select_related("patient").filter(patient__in=patient_list_visible(user=user))
+    """Clinicians: alerts for their patients. Safety officers: break-glass alerts, whoever the patient."""
+    if user.role == Role.SAFETY_OFFICER:
+        alerts = Alert.objects.select_related("patient").filter(kind=AlertKind.BREAK_GLASS)
+    else:
+        alerts = Alert.objects.select_related("patient").filter(patient__in=patient_list_visible(user=user))
     if status:
         alerts = alerts.filter(status=status)
     return alerts.order_by("-opened_at")
+
+
+def break_glass_active(*, user: User, patient: Patient) -> BreakGlassGrant | None:
+    return BreakGlassGrant.objects.filter(user=user, patient=patient, expires_at__gt=timezone.now()).first()

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import date, datetime
+from datetime import date, datetime, timedelta
 
 from django.db import IntegrityError, transaction
 from django.utils import timezone
@@ -13,6 +13,7 @@ from clinaiops.care.models import (
     AlertKind,
     AlertPriority,
     AlertStatus,
+    BreakGlassGrant,
     CareTeam,
     DoseLog,
     Patient,
@@ -21,6 +22,7 @@ from clinaiops.care.models import (
     Symptom,
 )
 from clinaiops.care.validation import reading_problems
+from clinaiops.core.canonical import canonical_sha256
 from clinaiops.core.errors import Conflict, InvalidTransition, PermissionRefused, ValidationFailed
 from clinaiops.core.models import Role, User
 from clinaiops.core.regimen import MAX_STEP, MIN_STEP
@@ -227,3 +229,53 @@ def dose_log_store(*, patient: Patient, day: date, taken: bool) -> DoseLog:
         patient=patient, day=day, defaults={"taken": taken, "step": patient.current_step}
     )
     return dose
+
+
+BREAK_GLASS_MINUTES = 60
+MIN_BREAK_GLASS_REASON = 10
+
+
+def break_glass_open(*, actor: User, patient_code: str, reason: str) -> BreakGlassGrant:
+    """Grant a clinician temporary access to a patient outside their care teams. The typed reason is kept on
+    the grant (not in the audit payload, which holds only its digest) and a P1 alert goes to the safety
+    officer."""
+    if actor.role != Role.CLINICIAN:
+        raise PermissionRefused("Only clinicians can use emergency access.")
+    reason = (reason or "").strip()
+    if len(reason) < MIN_BREAK_GLASS_REASON:
+        raise ValidationFailed(
+            "Say why you need emergency access.",
+            fields={"reason": [f"Give a reason of at least {MIN_BREAK_GLASS_REASON} characters."]},
+        )
+    patient = Patient.objects.filter(code=(patient_code or "").strip().upper()).first()
+    if patient is None:
+        raise ValidationFailed("No patient has that code.", fields={"patient_code": ["Unknown patient code."]})
+    now = timezone.now()
+    with transaction.atomic():
+        grant = BreakGlassGrant.objects.create(
+            user=actor,
+            patient=patient,
+            reason=reason,
+            granted_at=now,
+            expires_at=now + timedelta(minutes=BREAK_GLASS_MINUTES),
+        )
+        audit_record(
+            action=AuditAction.BREAK_GLASS,
+            object_type="patient",
+            object_id=patient.pk,
+            actor=actor,
+            payload={"grant_id": grant.pk, "reason_sha256": canonical_sha256(reason), "minutes": BREAK_GLASS_MINUTES},
+        )
+        existing = Alert.objects.filter(patient=patient, kind=AlertKind.BREAK_GLASS, status=AlertStatus.OPEN).first()
+        if existing is None:
+            alert = Alert.objects.create(
+                patient=patient, kind=AlertKind.BREAK_GLASS, priority=AlertPriority.P1, opened_at=now
+            )
+            audit_record(
+                action=AuditAction.ALERT_OPENED,
+                object_type="alert",
+                object_id=alert.pk,
+                system_reason="break_glass",
+                payload={"patient_id": patient.pk, "kind": AlertKind.BREAK_GLASS, "grant_id": grant.pk},
+            )
+    return grant

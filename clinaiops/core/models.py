@@ -19,6 +19,8 @@ class User(AbstractUser):
     role = models.CharField(max_length=32, choices=Role.choices)
     # The printed name shown in e-signature manifestations (21 CFR 11.50(a)(1)).
     printed_name = models.CharField(max_length=150, blank=True)
+    # Set after repeated failed signature re-authentications (21 CFR 11.300(d)); sign-in is refused until then.
+    locked_until = models.DateTimeField(null=True, blank=True)
 
     def __str__(self) -> str:
         return self.username
@@ -26,6 +28,12 @@ class User(AbstractUser):
     @property
     def signature_name(self) -> str:
         return self.printed_name or self.get_full_name() or self.username
+
+    @property
+    def is_locked(self) -> bool:
+        from django.utils import timezone
+
+        return self.locked_until is not None and self.locked_until > timezone.now()
 
     @property
     def is_staff_role(self) -> bool:

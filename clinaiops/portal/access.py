@@ -52,3 +52,10 @@ def patient_record_viewed(*, actor: User, patient_id: int, what: str) -> None:
             actor=actor,
             payload={"view": what},
         )
+
+
+def access_denied_record(*, actor: User, object_type: str, object_id: object, reason: str) -> None:
+    """An attempt to open a record outside the actor's scope answers 404 and is audited (DESIGN §4)."""
+    audit_record_denied(
+        action=AuditAction.ACCESS_DENIED, object_type=object_type, object_id=object_id, actor=actor, reason=reason
+    )

@@ -33,3 +33,40 @@ class ReviewDecisionForm(forms.Form):
         if value is not None and not MIN_STEP <= value <= MAX_STEP:
             raise forms.ValidationError("Off the regimen ladder.")
         return value
+
+
+class BoundsForm(forms.Form):
+    autonomy_enabled = forms.BooleanField(required=False, label="Allow minor changes without review")
+    max_step_change = forms.IntegerField(min_value=0, max_value=MAX_STEP, label="Largest step change")
+    min_step = forms.IntegerField(min_value=MIN_STEP, max_value=MAX_STEP, label="Lowest step")
+    max_step = forms.IntegerField(min_value=MIN_STEP, max_value=MAX_STEP, label="Highest step")
+    min_confidence = forms.FloatField(min_value=0, max_value=1, label="Minimum model confidence")
+    min_readings = forms.IntegerField(min_value=0, max_value=100, label="Minimum readings in the window")
+    password = forms.CharField(
+        widget=forms.PasswordInput(attrs={"autocomplete": "current-password"}),
+        help_text="Re-enter your password to sign the new bounds.",
+    )
+
+
+class BreakGlassForm(forms.Form):
+    patient_code = forms.CharField(max_length=16, label="Patient code", help_text="For example P-0187.")
+    reason = forms.CharField(widget=forms.Textarea(attrs={"rows": 3}), max_length=1000, label="Why you need access")
+
+
+class PolicyForm(forms.Form):
+    crisis_sbp = forms.IntegerField(label="Crisis systolic ≥")
+    crisis_dbp = forms.IntegerField(label="Crisis diastolic ≥")
+    hypotension_sbp = forms.IntegerField(label="Hypotension systolic <")
+    hypotension_dbp = forms.IntegerField(label="Hypotension diastolic <")
+    hypotension_window_hours = forms.IntegerField(label="Hypotension window (hours)")
+    hypotension_min_readings = forms.IntegerField(label="Low readings needed in the window")
+    max_step_change = forms.IntegerField(label="Largest autonomous step change")
+    min_step = forms.IntegerField(label="Lowest step")
+    max_step = forms.IntegerField(label="Highest step")
+    min_confidence = forms.FloatField(label="Minimum model confidence")
+    min_readings = forms.IntegerField(label="Minimum recent readings")
+    min_readings_window_days = forms.IntegerField(label="Readings window (days)")
+    password = forms.CharField(
+        widget=forms.PasswordInput(attrs={"autocomplete": "current-password"}),
+        help_text="Re-enter your password to sign the new policy version.",
+    )

@@ -17,4 +17,7 @@ urlpatterns = [
     path("alerts/<int:pk>/acknowledge/", views.alert_ack, name="alert-ack"),
     path("models/", views.models, name="models"),
     path("audit/", views.audit, name="audit"),
+    path("emergency-access/", views.break_glass, name="break-glass"),
+    path("governance/policy/", views.policy, name="policy"),
+    path("compliance/accounting/", views.accounting, name="accounting"),
 ]

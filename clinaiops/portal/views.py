@@ -5,30 +5,43 @@ from __future__ import annotations
 
 from datetime import timedelta
 
+from django import forms
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
+from django.core.exceptions import PermissionDenied
 from django.core.paginator import Paginator
+from django.db import transaction
 from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
 from django.utils import timezone
 from django.utils.safestring import mark_safe
 from django.views.decorators.http import require_POST
 
-from clinaiops.care.models import Alert, RegimenChange
-from clinaiops.care.selectors import alert_list_visible, patient_get_visible, patient_list_visible, readings_recent
-from clinaiops.care.services import alert_acknowledge
+from clinaiops.care.models import Alert, Patient, RegimenChange
+from clinaiops.care.selectors import (
+    alert_list_visible,
+    break_glass_active,
+    patient_get_visible,
+    patient_list_visible,
+    readings_recent,
+)
+from clinaiops.care.services import alert_acknowledge, autonomy_resume, break_glass_open
 from clinaiops.core.errors import ApplicationError, NotFound
 from clinaiops.core.models import Role, User
 from clinaiops.core.regimen import REGIMEN_LADDER
 from clinaiops.loops.selectors import recommendation_get_visible, recommendation_list_visible, review_queue
 from clinaiops.loops.services import evaluate_on_demand, review_decide
-from clinaiops.portal.access import patient_record_viewed, roles_required
+from clinaiops.portal.access import access_denied_record, patient_record_viewed, roles_required
 from clinaiops.portal.charts import BPPoint, bp_trend_svg, factor_bars_svg, probability_bars_svg
-from clinaiops.portal.forms import ReviewDecisionForm
+from clinaiops.portal.forms import BoundsForm, BreakGlassForm, PolicyForm, ReviewDecisionForm
+from governance.audit.models import AuditAction
 from governance.audit.selectors import audit_event_list
+from governance.audit.services import audit_record
 from governance.audit.verify import ledger_verify
-from governance.policy import REASON_SHORT, REASON_TEXT
-from governance.selectors import autonomy_bounds_history
+from governance.models import ApprovalPolicy
+from governance.policy import REASON_SHORT, REASON_TEXT, EffectiveBounds
+from governance.selectors import access_accounting, autonomy_bounds_current, autonomy_bounds_history, effective_bounds
+from governance.services import POLICY_FIELDS, approval_policy_current, approval_policy_revise, autonomy_bounds_set
 from inference.selectors import model_version_list, serving_pointer_list
 
 STAFF = (Role.CLINICIAN, Role.ML_ENGINEER, Role.SAFETY_OFFICER, Role.COMPLIANCE_OFFICER)
@@ -80,6 +93,7 @@ def recommendation_detail(request: HttpRequest, pk: int) -> HttpResponse:
     try:
         rec = recommendation_get_visible(user=user, recommendation_id=pk)
     except NotFound as exc:
+        access_denied_record(actor=user, object_type="recommendation", object_id=pk, reason="outside_care_team")
         raise Http404("No such recommendation.") from exc
     form = ReviewDecisionForm(request.POST or None)
     if request.method == "POST" and form.is_valid():
@@ -132,7 +146,37 @@ def patient_detail(request: HttpRequest, pk: int) -> HttpResponse:
     try:
         patient = patient_get_visible(user=user, patient_id=pk)
     except NotFound as exc:
+        access_denied_record(actor=user, object_type="patient", object_id=pk, reason="outside_care_team")
         raise Http404("No such patient.") from exc
+    on_team = patient.care_team.members.filter(pk=user.pk).exists()
+    bounds_form = BoundsForm(
+        request.POST if request.POST.get("action") == "bounds" else None, initial=_bounds_initial(patient)
+    )
+    if request.method == "POST" and request.POST.get("action") == "bounds" and bounds_form.is_valid():
+        data = bounds_form.cleaned_data
+        try:
+            autonomy_bounds_set(
+                actor=user,
+                patient=patient,
+                requested=EffectiveBounds(
+                    max_step_change=data["max_step_change"], min_step=data["min_step"], max_step=data["max_step"],
+                    min_confidence=data["min_confidence"], min_readings=data["min_readings"],
+                    autonomy_enabled=data["autonomy_enabled"],
+                ),
+                password=data["password"],
+            )  # fmt: skip
+        except ApplicationError as exc:
+            _form_errors(bounds_form, exc)
+        else:
+            messages.success(request, "New autonomy bounds signed and in force.")
+            return redirect("portal:patient", pk=pk)
+    if request.method == "POST" and request.POST.get("action") == "resume":
+        try:
+            autonomy_resume(actor=user, patient=patient)
+            messages.success(request, "Autonomy resumed.")
+        except ApplicationError as exc:
+            messages.error(request, exc.message)
+        return redirect("portal:patient", pk=pk)
     if request.method == "POST" and request.POST.get("action") == "evaluate":
         rec = evaluate_on_demand(actor=user, patient=patient)
         if rec is None:
@@ -140,9 +184,16 @@ def patient_detail(request: HttpRequest, pk: int) -> HttpResponse:
         else:
             messages.success(request, f"Evaluated: {rec.action} ({rec.tier}).")
         return redirect("portal:patient", pk=pk)
+    grant = None if on_team else break_glass_active(user=user, patient=patient)
     patient_record_viewed(actor=user, patient_id=patient.pk, what="patient_detail")
+    policy = approval_policy_current()
     context = {
         "patient": patient,
+        "on_team": on_team,
+        "grant": grant,
+        "bounds_form": bounds_form,
+        "effective": effective_bounds(patient=patient, policy=policy),
+        "policy": policy,
         "trend_svg": mark_safe(_trend_chart(patient.pk, days=60)),  # noqa: S308
         "recommendations": recommendation_list_visible(user=user).filter(patient=patient)[:10],
         "alerts": Alert.objects.filter(patient=patient).order_by("-opened_at")[:10],
@@ -153,14 +204,14 @@ def patient_detail(request: HttpRequest, pk: int) -> HttpResponse:
     return render(request, "portal/patient.html", context)
 
 
-@roles_required(Role.CLINICIAN)
+@roles_required(Role.CLINICIAN, Role.SAFETY_OFFICER)
 def alert_list(request: HttpRequest) -> HttpResponse:
     alerts = alert_list_visible(user=_user(request))
     return render(request, "portal/alerts.html", {"alerts": alerts[:200], "nav": "alerts"})
 
 
 @require_POST
-@roles_required(Role.CLINICIAN)
+@roles_required(Role.CLINICIAN, Role.SAFETY_OFFICER)
 def alert_ack(request: HttpRequest, pk: int) -> HttpResponse:
     alert = alert_list_visible(user=_user(request), status=None).filter(pk=pk).first()
     if alert is None:
@@ -190,3 +241,95 @@ def audit(request: HttpRequest) -> HttpResponse:
     page = Paginator(events, 100).get_page(request.GET.get("page"))
     verification = ledger_verify() if request.GET.get("verify") else None
     return render(request, "portal/audit.html", {"page": page, "verification": verification, "nav": "audit"})
+
+
+def _form_errors(form: forms.Form, exc: ApplicationError) -> None:
+    form.add_error(None, exc.message)
+    for name, problems in exc.fields.items():
+        for problem in problems:
+            form.add_error(name if name in form.fields else None, problem)
+
+
+def _bounds_initial(patient: Patient) -> dict[str, object]:
+    current = autonomy_bounds_current(patient=patient)
+    if current is not None:
+        names = ("autonomy_enabled", "max_step_change", "min_step", "max_step", "min_confidence", "min_readings")
+        return {name: getattr(current, name) for name in names}
+    policy = approval_policy_current()
+    return {
+        "autonomy_enabled": True, "max_step_change": policy.max_step_change, "min_step": policy.min_step,
+        "max_step": policy.max_step, "min_confidence": policy.min_confidence, "min_readings": policy.min_readings,
+    }  # fmt: skip
+
+
+@roles_required(Role.CLINICIAN)
+def break_glass(request: HttpRequest) -> HttpResponse:
+    """Emergency access to a patient outside your care teams: a typed reason, 60 minutes, audited, and the
+    clinical safety officer is alerted."""
+    form = BreakGlassForm(request.POST or None)
+    if request.method == "POST" and form.is_valid():
+        try:
+            grant = break_glass_open(
+                actor=_user(request), patient_code=form.cleaned_data["patient_code"], reason=form.cleaned_data["reason"]
+            )
+        except ApplicationError as exc:
+            _form_errors(form, exc)
+        else:
+            messages.info(request, f"Emergency access to {grant.patient.code} until {grant.expires_at:%H:%M} UTC.")
+            return redirect("portal:patient", pk=grant.patient_id)
+    return render(request, "portal/break_glass.html", {"form": form, "nav": "patients"})
+
+
+@roles_required(Role.SAFETY_OFFICER, Role.ML_ENGINEER, Role.COMPLIANCE_OFFICER, Role.CLINICIAN)
+def policy(request: HttpRequest) -> HttpResponse:
+    user = _user(request)
+    current = approval_policy_current()
+    form = PolicyForm(request.POST or None, initial={name: getattr(current, name) for name in POLICY_FIELDS})
+    if request.method == "POST":
+        if user.role != Role.SAFETY_OFFICER:
+            access_denied_record(actor=user, object_type="approval_policy", object_id=current.pk, reason="wrong_role")
+            raise PermissionDenied("Only a clinical safety officer can change the policy.")
+        if form.is_valid():
+            changes = {name: form.cleaned_data[name] for name in POLICY_FIELDS}
+            try:
+                new = approval_policy_revise(actor=user, changes=changes, password=form.cleaned_data["password"])
+            except ApplicationError as exc:
+                _form_errors(form, exc)
+            else:
+                messages.success(request, f"Approval policy v{new.version} signed and in force.")
+                return redirect("portal:policy")
+    history = ApprovalPolicy.objects.select_related("signature").order_by("-version")[:20]
+    fields = [(form[name], getattr(current, name)) for name in POLICY_FIELDS]
+    return render(
+        request,
+        "portal/policy.html",
+        {
+            "current": current,
+            "history": history,
+            "form": form,
+            "fields": fields,
+            "nav": "policy",
+            "can_edit": user.role == Role.SAFETY_OFFICER,
+        },
+    )
+
+
+@roles_required(Role.COMPLIANCE_OFFICER)
+def accounting(request: HttpRequest) -> HttpResponse:
+    """A patient's accounting of access and disclosure, for the compliance office."""
+    user = _user(request)
+    code = (request.GET.get("code") or "").strip().upper()
+    patient = Patient.objects.filter(code=code).first() if code else None
+    entries = []
+    if patient is not None:
+        with transaction.atomic():
+            audit_record(
+                action=AuditAction.PATIENT_RECORD_VIEWED, object_type="patient", object_id=patient.pk, actor=user,
+                payload={"view": "access_accounting", "purpose": "compliance_review"},
+            )  # fmt: skip
+        entries = access_accounting(patient=patient)
+    elif code:
+        messages.error(request, "No patient has that code.")
+    return render(
+        request, "portal/accounting.html", {"patient": patient, "entries": entries, "code": code, "nav": "accounting"}
+    )

@@ -52,6 +52,11 @@ MIDDLEWARE = [
 ROOT_URLCONF = "clinaiops.urls"
 WSGI_APPLICATION = "clinaiops.wsgi.application"
 AUTH_USER_MODEL = "core.User"
+AUTHENTICATION_BACKENDS = ["clinaiops.core.auth.LockoutAwareModelBackend"]
+# Failed signature re-authentications within the window lock the account for the lockout period.
+SIGNATURE_MAX_FAILURES = env_int("SIGNATURE_MAX_FAILURES", 5)
+SIGNATURE_FAILURE_WINDOW_MINUTES = env_int("SIGNATURE_FAILURE_WINDOW_MINUTES", 15)
+SIGNATURE_LOCKOUT_MINUTES = env_int("SIGNATURE_LOCKOUT_MINUTES", 30)
 LOGIN_URL = "portal:login"
 LOGIN_REDIRECT_URL = "portal:home"
 LOGOUT_REDIRECT_URL = "portal:login"
