@@ -107,7 +107,7 @@ def api_client_for() -> Callable[[User], APIClient]:
 def portal_client_for() -> Callable[[User], Client]:
     def make(user: User) -> Client:
         client = Client()
-        assert client.login(username=user.username, password=PASSWORD)
+        client.force_login(user)  # the sign-in form itself is tested in tests/governance/test_access_and_policy.py
         return client
 
     return make

@@ -25,6 +25,7 @@ INSTALLED_APPS = [
     "django.contrib.admin",
     "rest_framework",
     "drf_spectacular",
+    "axes",
     "clinaiops.core",
     "governance.audit",
     "clinaiops.care",
@@ -47,12 +48,21 @@ MIDDLEWARE = [
     "django.contrib.auth.middleware.AuthenticationMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
+    # Last, as django-axes requires: refuses sign-in after repeated failures.
+    "axes.middleware.AxesMiddleware",
 ]
 
 ROOT_URLCONF = "clinaiops.urls"
 WSGI_APPLICATION = "clinaiops.wsgi.application"
 AUTH_USER_MODEL = "core.User"
-AUTHENTICATION_BACKENDS = ["clinaiops.core.auth.LockoutAwareModelBackend"]
+AUTHENTICATION_BACKENDS = ["axes.backends.AxesStandaloneBackend", "clinaiops.core.auth.LockoutAwareModelBackend"]
+# Brute-force protection for portal sign-in and API tokens (django-axes), per username and address: locking a
+# username everywhere would let anyone lock a clinician out of the portal during a shift.
+AXES_FAILURE_LIMIT = env_int("LOGIN_FAILURE_LIMIT", 10)
+AXES_COOLOFF_TIME = timedelta(minutes=env_int("LOGIN_LOCKOUT_MINUTES", 30))
+AXES_LOCKOUT_PARAMETERS = [["username", "ip_address"]]
+AXES_RESET_ON_SUCCESS = True
+AXES_DISABLE_ACCESS_LOG = True
 # Failed signature re-authentications within the window lock the account for the lockout period.
 SIGNATURE_MAX_FAILURES = env_int("SIGNATURE_MAX_FAILURES", 5)
 SIGNATURE_FAILURE_WINDOW_MINUTES = env_int("SIGNATURE_FAILURE_WINDOW_MINUTES", 15)
@@ -167,5 +177,5 @@ LOGGING = {
     "formatters": {"plain": {"format": "%(asctime)s %(levelname)s %(name)s %(message)s"}},
     "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "plain"}},
     "root": {"handlers": ["console"], "level": env_str("LOG_LEVEL", "INFO")},
-    "loggers": {"shap": {"level": "WARNING"}, "numba": {"level": "WARNING"}},
+    "loggers": {"shap": {"level": "WARNING"}, "numba": {"level": "WARNING"}, "axes": {"level": "WARNING"}},
 }

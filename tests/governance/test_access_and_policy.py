@@ -37,14 +37,14 @@ def test_repeated_bad_signature_passwords_lock_the_account(patient: Patient, cli
     # Locked: even the right password cannot sign, and sign-in is refused on both surfaces.
     with pytest.raises(SignatureRefused, match="locked"):
         autonomy_bounds_set(actor=clinician, patient=patient, requested=BOUNDS, password=PASSWORD)
-    assert not Client().login(username=clinician.username, password=PASSWORD)
+    assert Client().post("/login/", {"username": clinician.username, "password": PASSWORD}).status_code == 200
     token = APIClient().post(
         "/api/v1/auth/token/", {"username": clinician.username, "password": PASSWORD}, format="json"
     )
     assert token.status_code == 401
     # The lock expires.
     User.objects.filter(pk=clinician.pk).update(locked_until=timezone.now() - timedelta(seconds=1))
-    assert Client().login(username=clinician.username, password=PASSWORD)
+    assert Client().post("/login/", {"username": clinician.username, "password": PASSWORD}).status_code == 302
 
 
 def test_unassigned_clinician_is_refused_and_the_refusal_is_audited(
@@ -174,3 +174,16 @@ def test_assigned_clinician_sets_bounds_in_the_portal_and_wider_ones_are_refused
     page = client.get(f"/patients/{patient.pk}/")
     assert b"Signed" in page.content or b"Dr Assigned" in page.content
     assert portal_client_for(unassigned_clinician).post(f"/patients/{patient.pk}/", body).status_code == 404
+
+
+def test_repeated_failed_sign_ins_lock_the_username_on_portal_and_api(clinician: User, settings: object) -> None:
+    settings.AXES_FAILURE_LIMIT = 3  # type: ignore[attr-defined]
+    for _ in range(3):
+        Client().post("/login/", {"username": clinician.username, "password": "guess"})
+    portal = Client().post("/login/", {"username": clinician.username, "password": PASSWORD})
+    assert portal.status_code == 429
+    token = APIClient().post(
+        "/api/v1/auth/token/", {"username": clinician.username, "password": PASSWORD}, format="json"
+    )
+    assert token.status_code in {401, 403, 429}
+    assert "access" not in token.json()
