@@ -92,3 +92,37 @@ class AutonomyBounds(models.Model):
 
     def __str__(self) -> str:
         return f"bounds v{self.version} for patient {self.patient_id}"
+
+
+class SignoffRole(models.TextChoices):
+    """The two roles whose sign-offs promote a model version (DESIGN §3)."""
+
+    ML_ENGINEER = "ml_engineer", "ML engineer"
+    SAFETY_OFFICER = "safety_officer", "Clinical safety officer"
+
+
+class ModelSignoff(models.Model):
+    """One of the two e-signed sign-offs a validated model version needs before it is approved: one by an ML
+    engineer, one by a clinical safety officer, two different people. The signature is bound to the version's
+    signed-manifest hash, so it cannot be carried over to another version or survive a changed manifest. The
+    safety officer's sign-off also carries the review findings it acknowledges (outside the change-control plan,
+    fairness that could not be judged, …); they are part of the signed content."""
+
+    model_version = models.ForeignKey("inference.ModelVersion", on_delete=models.PROTECT, related_name="signoffs")
+    signer = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="model_signoffs")
+    role = models.CharField(max_length=32, choices=SignoffRole.choices)
+    manifest_sha256 = models.CharField(max_length=64)
+    acknowledged_review_reasons = models.JSONField(default=list)
+    signature = models.OneToOneField(Signature, on_delete=models.PROTECT)
+    signed_at = models.DateTimeField()
+
+    class Meta:
+        ordering = ["signed_at"]
+        constraints = [
+            # The database, not only the service, guarantees one sign-off per role and two distinct people.
+            models.UniqueConstraint(fields=["model_version", "role"], name="signoff_one_per_role"),
+            models.UniqueConstraint(fields=["model_version", "signer"], name="signoff_one_per_signer"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.get_role_display()} sign-off of model version {self.model_version_id}"

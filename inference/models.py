@@ -1,5 +1,8 @@
 from __future__ import annotations
 
+import json
+from typing import Any
+
 from django.conf import settings
 from django.db import models
 
@@ -71,6 +74,7 @@ class RunStatus(models.TextChoices):
 
 class ModelFamily(models.TextChoices):
     LOGISTIC = "logistic", "Multinomial logistic regression"
+    GRADIENT_BOOSTING = "gradient_boosting", "Histogram gradient-boosted trees"
 
 
 class TrainingRun(models.Model):
@@ -84,6 +88,9 @@ class TrainingRun(models.Model):
     progress = models.PositiveSmallIntegerField(default=0)
     message = models.CharField(max_length=200, blank=True)
     metrics = models.JSONField(default=dict)
+    # The ONNX hash this run produced. Identical bytes from an earlier run are not registered twice (content
+    # addressing), so this, not the version's training_run, says which version a run yielded.
+    model_sha256 = models.CharField(max_length=64, blank=True)
     requested_by = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.PROTECT)
     created_at = models.DateTimeField()
     started_at = models.DateTimeField(null=True, blank=True)
@@ -114,9 +121,22 @@ APPROVAL_TRANSITIONS: dict[str, frozenset[str]] = {
 }
 
 
+class ImmutableModelVersion(RuntimeError):
+    """A registered model version is never edited: only its approval state moves, through the service."""
+
+
+# Every version belongs to the one model line this system runs: the home-BP titration model. Change-control
+# plans are declared per line, so a second model would get its own plans without touching this one's.
+TITRATION_LINE = "bp-titration"
+
+
 class ModelVersion(models.Model):
     """A trained model, addressed by the SHA-256 of its ONNX bytes. Immutable once registered except for its
-    approval state, which moves only along APPROVAL_TRANSITIONS."""
+    approval state, which moves only along APPROVAL_TRANSITIONS.
+
+    The manifest (inference.manifest) is the canonical JSON of the artifact hashes and the whole lineage
+    (snapshot, run parameters, seed, code and library versions, metrics, gates), Ed25519-signed. It is stored as
+    text, not JSON, so the signed bytes are exactly the stored bytes."""
 
     sha256 = models.CharField(max_length=64, unique=True)
     sklearn_sha256 = models.CharField(max_length=64)
@@ -131,6 +151,10 @@ class ModelVersion(models.Model):
     parity_max_abs_diff = models.FloatField()
     approval_state = models.CharField(max_length=16, choices=ApprovalState.choices, default=ApprovalState.REGISTERED)
     created_at = models.DateTimeField()
+    manifest_text = models.TextField(default="")
+    manifest_sha256 = models.CharField(max_length=64, default="")
+    manifest_signature = models.CharField(max_length=128, default="")  # base64 Ed25519 over manifest_text
+    manifest_key_id = models.CharField(max_length=32, default="")
 
     class Meta:
         ordering = ["-created_at"]
@@ -138,9 +162,61 @@ class ModelVersion(models.Model):
     def __str__(self) -> str:
         return f"{self.family}@{self.sha256[:12]}"
 
+    def save(self, *args: Any, **kwargs: Any) -> None:
+        # Registration is the only write; approval state moves by a guarded queryset update in the service.
+        if not self._state.adding:
+            raise ImmutableModelVersion(f"model version {self.short_hash} is registered and cannot be edited")
+        super().save(*args, **kwargs)
+
     @property
     def short_hash(self) -> str:
         return self.sha256[:12]
+
+    @property
+    def manifest(self) -> dict[str, Any]:
+        loaded: dict[str, Any] = json.loads(self.manifest_text) if self.manifest_text else {}
+        return loaded
+
+    @property
+    def review_reasons(self) -> list[str]:
+        """Why the gates say this version needs a full review (outside its change-control plan, fairness that
+        could not be judged, …). The safety sign-off must acknowledge each one."""
+        reasons: list[str] = []
+        for gate in self.gates.values():
+            if isinstance(gate, dict):
+                reasons.extend(gate.get("review_reasons", []))
+        return reasons
+
+    @property
+    def failed_gates(self) -> list[str]:
+        return [
+            name
+            for name, gate in self.gates.items()
+            if isinstance(gate, dict) and gate.get("hard") and not gate.get("passed")
+        ]
+
+
+class ChangeControlPlan(models.Model):
+    """What a retrain of one model line may change without a full re-review (a predetermined change-control
+    plan): the feature-set versions and families it may use, the balanced accuracy it must keep and the
+    equalized-odds difference it must stay under. Declared by a clinical safety officer; never edited, a change
+    is a new version."""
+
+    model_line = models.CharField(max_length=64, default=TITRATION_LINE)
+    version = models.PositiveIntegerField()
+    allowed_feature_set_versions = models.JSONField()
+    allowed_families = models.JSONField()
+    performance_floor = models.FloatField(help_text="minimum balanced accuracy on the validation rows")
+    fairness_ceiling = models.FloatField(help_text="maximum equalized-odds difference over judged attributes")
+    created_at = models.DateTimeField()
+    created_by = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+")
+
+    class Meta:
+        ordering = ["model_line", "-version"]
+        constraints = [models.UniqueConstraint(fields=["model_line", "version"], name="change_plan_version_per_line")]
+
+    def __str__(self) -> str:
+        return f"change-control plan {self.model_line} v{self.version}"
 
 
 class Arm(models.TextChoices):
@@ -171,6 +247,11 @@ class ServingPointerEvent(models.Model):
     set_at = models.DateTimeField()
     set_by = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.PROTECT)
     reason = models.CharField(max_length=64)
+    # A rollback undoes the move before it; the history replays these to know what served before (rollback
+    # twice goes further back instead of flipping back to the version just rolled back).
+    is_rollback = models.BooleanField(default=False)
+    # The operator's words for a rollback; kept here, only a digest goes to the audit ledger (no free text there).
+    note = models.CharField(max_length=200, blank=True)
 
     class Meta:
         ordering = ["-set_at"]

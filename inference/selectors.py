@@ -1,10 +1,21 @@
 from __future__ import annotations
 
+import json
 from datetime import datetime
+from typing import Any
 
-from django.db.models import QuerySet
+from django.db.models import Q, QuerySet
 
-from inference.models import Arm, ModelVersion, ServingPointer, ServingPointerEvent
+from inference.artifacts import artifact_get
+from inference.models import (
+    Arm,
+    ChangeControlPlan,
+    DatasetSnapshot,
+    ModelVersion,
+    ServingPointer,
+    ServingPointerEvent,
+    TrainingRun,
+)
 
 
 def serving_version(*, arm: str = Arm.PRODUCTION) -> ModelVersion | None:
@@ -18,9 +29,42 @@ def serving_version_at(*, arm: str, at: datetime) -> ModelVersion | None:
     return event.model_version if event else None
 
 
+def serving_history(*, arm: str | None = None, version: ModelVersion | None = None) -> QuerySet[ServingPointerEvent]:
+    """Pointer moves, newest first: for one arm, or every move to or from one version."""
+    events = ServingPointerEvent.objects.select_related("model_version", "previous_version", "set_by")
+    if arm is not None:
+        events = events.filter(arm=arm)
+    if version is not None:
+        events = events.filter(Q(model_version=version) | Q(previous_version=version))
+    return events.order_by("-set_at", "-pk")
+
+
 def model_version_list() -> QuerySet[ModelVersion]:
     return ModelVersion.objects.select_related("training_run", "training_run__snapshot").order_by("-created_at")
 
 
+def model_version_latest() -> ModelVersion | None:
+    return model_version_list().first()
+
+
+def model_version_for_run(run: TrainingRun) -> ModelVersion | None:
+    """The version a finished run yielded: its own, or the earlier identical one (same ONNX bytes)."""
+    return ModelVersion.objects.filter(sha256=run.model_sha256).first() if run.model_sha256 else None
+
+
 def serving_pointer_list() -> QuerySet[ServingPointer]:
     return ServingPointer.objects.select_related("model_version").order_by("arm")
+
+
+def training_run_get(run_id: int) -> TrainingRun | None:
+    return TrainingRun.objects.select_related("snapshot", "requested_by").filter(pk=run_id).first()
+
+
+def change_control_plan_list() -> QuerySet[ChangeControlPlan]:
+    return ChangeControlPlan.objects.select_related("created_by").order_by("model_line", "-version")
+
+
+def snapshot_load(snapshot: DatasetSnapshot) -> list[dict[str, Any]]:
+    """The snapshot's rows, read from its content-addressed artifact (the hash is re-verified on read)."""
+    rows: list[dict[str, Any]] = json.loads(artifact_get(snapshot.sha256, suffix=".json"))["rows"]
+    return rows

@@ -7,6 +7,7 @@ import io
 import subprocess
 from collections import Counter
 from collections.abc import Callable
+from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
 from typing import Any
@@ -17,20 +18,25 @@ from django.db import IntegrityError, transaction
 from django.utils import timezone
 
 from clinaiops.care.models import Patient
-from clinaiops.core.canonical import canonical_bytes, canonical_sha256
-from clinaiops.core.errors import InvalidTransition, NotFound, ValidationFailed
-from clinaiops.core.models import User
+from clinaiops.core.canonical import canonical_bytes, canonical_sha256, sha256_hex
+from clinaiops.core.errors import Conflict, InvalidTransition, NotFound, PermissionRefused, ValidationFailed
+from clinaiops.core.models import Role, User
 from governance.audit.models import AuditAction
-from governance.audit.services import audit_record
-from inference.artifacts import artifact_get, artifact_put
+from governance.audit.services import audit_record, audit_record_denied
+from inference.artifacts import artifact_put
 from inference.feature_source import feature_window_load
 from inference.features import FEATURE_NAMES, FEATURE_SET_VERSION, feature_matrix, feature_vector
+from inference.gates import GateOutcome, gates_evaluate
+from inference.manifest import SignedManifest, manifest_content, manifest_sign
 from inference.models import (
     APPROVAL_TRANSITIONS,
     CLASS_ORDER,
+    TITRATION_LINE,
     ApprovalState,
     Arm,
+    ChangeControlPlan,
     DatasetSnapshot,
+    ModelFamily,
     ModelVersion,
     RunStatus,
     ServingPointer,
@@ -39,9 +45,22 @@ from inference.models import (
     TrainingRun,
 )
 from inference.quality import snapshot_quality
-from inference.training import DEFAULT_PARAMS, PARITY_TOLERANCE, model_train
+from inference.selectors import model_version_for_run
+from inference.selectors import snapshot_load as snapshot_load  # re-exported for existing callers
+from inference.training import DEFAULT_PARAMS, FittedModel, model_train
 
 ProgressCallback = Callable[[int, str], None]
+
+# Who may move a serving pointer by hand, and who may roll one back.
+PROMOTER_ROLES = frozenset({Role.ML_ENGINEER})
+ROLLBACK_ROLES = frozenset({Role.ML_ENGINEER, Role.SAFETY_OFFICER})
+# DESIGN §3: production and canary reach patients, so they serve only versions with both sign-offs; shadow is
+# logged and never shown, so a validated candidate may run there to gather evidence before sign-off.
+SERVABLE_STATES: dict[str, frozenset[str]] = {
+    Arm.PRODUCTION: frozenset({ApprovalState.APPROVED}),
+    Arm.CANARY: frozenset({ApprovalState.APPROVED}),
+    Arm.SHADOW: frozenset({ApprovalState.VALIDATED, ApprovalState.APPROVED}),
+}
 
 
 def age_band(age: int) -> str:
@@ -153,13 +172,6 @@ def dataset_snapshot_create(*, actor: User | None, until: datetime | None = None
     return snapshot
 
 
-def snapshot_load(snapshot: DatasetSnapshot) -> list[dict[str, Any]]:
-    import json
-
-    rows: list[dict[str, Any]] = json.loads(artifact_get(snapshot.sha256, suffix=".json"))["rows"]
-    return rows
-
-
 def code_version() -> str:
     try:
         out = subprocess.run(
@@ -222,7 +234,8 @@ def training_run_create(
 
 
 def training_run_execute(*, run_id: int, progress: ProgressCallback | None = None) -> TrainingRun:
-    """Train, export to ONNX, check parity and register. Safe to call twice: only a queued run starts."""
+    """Train, export to ONNX, run the gates, sign the manifest and register. Safe to call twice: only a queued
+    run starts."""
     report = progress or (lambda pct, msg: None)
     claimed = TrainingRun.objects.filter(pk=run_id, status=RunStatus.QUEUED).update(
         status=RunStatus.RUNNING, started_at=timezone.now(), progress=5, message="loading snapshot"
@@ -237,21 +250,15 @@ def training_run_execute(*, run_id: int, progress: ProgressCallback | None = Non
         y = np.asarray([CLASS_ORDER.index(row["label"]) for row in rows], dtype=np.int64)
         report(20, f"fitting {run.family} on {len(rows)} rows")
         fitted = model_train(X, y, family=run.family, params=run.params, seed=run.seed)
-        report(70, "exported to ONNX; parity checked")
-        buffer = io.BytesIO()
-        np.save(buffer, fitted.background)
+        report(60, "exported to ONNX; running the gates")
+        # The gates take seconds: run them before the transaction, which holds the audit ledger's lock.
+        prepared = _registration_prepare(run=run, fitted=fitted, rows=rows)
+        report(90, "gates done; registering")
         with transaction.atomic():
-            version = model_version_register(
-                run=run,
-                onnx_bytes=fitted.onnx_bytes,
-                sklearn_bytes=fitted.sklearn_bytes,
-                background_bytes=buffer.getvalue(),
-                metrics=fitted.metrics,
-                parity=fitted.parity_max_abs_diff,
-            )
+            version = _registration_commit(prepared)
             TrainingRun.objects.filter(pk=run.pk).update(
                 status=RunStatus.SUCCEEDED, progress=100, message="registered", metrics=fitted.metrics,
-                finished_at=timezone.now(),
+                model_sha256=version.sha256, finished_at=timezone.now(),
             )  # fmt: skip
             audit_record(
                 action=AuditAction.TRAINING_FINISHED,
@@ -260,7 +267,7 @@ def training_run_execute(*, run_id: int, progress: ProgressCallback | None = Non
                 system_reason="training_task",
                 payload={"model_sha256": version.sha256, "status": RunStatus.SUCCEEDED},
             )
-        report(100, f"registered {version.short_hash}")
+        report(100, f"registered {version.short_hash} ({version.approval_state})")
     except Exception as exc:  # task boundary: record the failure, never leave the run "running"
         with transaction.atomic():
             TrainingRun.objects.filter(pk=run.pk).update(
@@ -278,57 +285,148 @@ def training_run_execute(*, run_id: int, progress: ProgressCallback | None = Non
     return run
 
 
-def model_version_register(
-    *,
-    run: TrainingRun,
-    onnx_bytes: bytes,
-    sklearn_bytes: bytes,
-    background_bytes: bytes,
-    metrics: dict[str, float],
-    parity: float,
-) -> ModelVersion:
-    """Store the artifacts content-addressed and register the version; then run the gates that exist so far
-    (ONNX parity, data quality) and move it to validated or rejected."""
-    sha256 = artifact_put(onnx_bytes, suffix=".onnx")
-    existing = ModelVersion.objects.filter(sha256=sha256).first()
+def training_run_register(*, run_id: int, progress: ProgressCallback | None = None) -> ModelVersion:
+    """The version a training run registered, running a queued run first. Idempotent: training registers the
+    version itself, so for a finished run this only finds it."""
+    run = TrainingRun.objects.filter(pk=run_id).first()
+    if run is None:
+        raise NotFound(f"There is no training run {run_id}.")
+    if run.status == RunStatus.QUEUED:
+        run = training_run_execute(run_id=run.pk, progress=progress)
+    if run.status == RunStatus.RUNNING:
+        raise Conflict(f"Training run {run.pk} is still running; it registers its model when it finishes.")
+    if run.status == RunStatus.FAILED:
+        raise ValidationFailed(
+            f"Training run {run.pk} failed ({run.message or 'no message'}); start a new run.", code="run_failed"
+        )
+    version = model_version_for_run(run)
+    if version is None:
+        raise NotFound(f"Training run {run.pk} finished without a registered model version.")
+    return version
+
+
+@dataclass(frozen=True)
+class _PreparedRegistration:
+    run: TrainingRun
+    sha256: str
+    sklearn_sha256: str
+    background_sha256: str
+    metrics: dict[str, float]
+    parity: float
+    outcome: GateOutcome | None  # None: the registry already holds these bytes
+    manifest: SignedManifest | None
+
+
+def _registration_prepare(
+    *, run: TrainingRun, fitted: FittedModel, rows: list[dict[str, Any]]
+) -> _PreparedRegistration:
+    buffer = io.BytesIO()
+    np.save(buffer, fitted.background)
+    sha256 = artifact_put(fitted.onnx_bytes, suffix=".onnx")
+    sklearn_sha256 = artifact_put(fitted.sklearn_bytes, suffix=".joblib")
+    background_sha256 = artifact_put(buffer.getvalue(), suffix=".npy")
+    if ModelVersion.objects.filter(sha256=sha256).exists():
+        return _PreparedRegistration(run, sha256, sklearn_sha256, background_sha256, fitted.metrics,
+                                     fitted.parity_max_abs_diff, None, None)  # fmt: skip
+    outcome = gates_evaluate(
+        run=run, feature_names=list(FEATURE_NAMES), onnx_bytes=fitted.onnx_bytes,
+        sklearn_bytes=fitted.sklearn_bytes, candidate_sha256=sha256, rows=rows,
+    )  # fmt: skip
+    signed = manifest_sign(
+        manifest_content(
+            run=run, sha256=sha256, sklearn_sha256=sklearn_sha256, background_sha256=background_sha256,
+            feature_names=list(FEATURE_NAMES), classes=list(CLASS_ORDER), metrics=fitted.metrics,
+            gates=outcome.gates,
+        )
+    )  # fmt: skip
+    return _PreparedRegistration(
+        run, sha256, sklearn_sha256, background_sha256, fitted.metrics, fitted.parity_max_abs_diff, outcome, signed
+    )
+
+
+def _registration_commit(prepared: _PreparedRegistration) -> ModelVersion:
+    """Create the version with its gates and signed manifest, then move it to validated or rejected. Runs in the
+    caller's transaction, so the version, its audit events and the run's status commit together."""
+    existing = ModelVersion.objects.filter(sha256=prepared.sha256).first()
     if existing is not None:
         return existing
-    gates: dict[str, dict[str, Any]] = {
-        "onnx_parity": {"value": parity, "bound": PARITY_TOLERANCE, "passed": parity <= PARITY_TOLERANCE},
-        "data_quality": {"snapshot_sha256": run.snapshot.sha256, "passed": run.snapshot.quality_passed},
-    }
-    version = ModelVersion.objects.create(
-        sha256=sha256,
-        sklearn_sha256=artifact_put(sklearn_bytes, suffix=".joblib"),
-        background_sha256=artifact_put(background_bytes, suffix=".npy"),
-        family=run.family,
-        feature_set_version=run.snapshot.feature_set_version,
-        feature_names=list(FEATURE_NAMES),
-        classes=list(CLASS_ORDER),
-        training_run=run,
-        metrics=metrics,
-        gates=gates,
-        parity_max_abs_diff=parity,
-        created_at=timezone.now(),
-    )
+    outcome, signed = prepared.outcome, prepared.manifest
+    if outcome is None or signed is None:  # registered by a concurrent run after the check in prepare
+        return ModelVersion.objects.get(sha256=prepared.sha256)
+    try:
+        with transaction.atomic():
+            version = ModelVersion.objects.create(
+                sha256=prepared.sha256,
+                sklearn_sha256=prepared.sklearn_sha256,
+                background_sha256=prepared.background_sha256,
+                family=prepared.run.family,
+                feature_set_version=prepared.run.snapshot.feature_set_version,
+                feature_names=list(FEATURE_NAMES),
+                classes=list(CLASS_ORDER),
+                training_run=prepared.run,
+                metrics=prepared.metrics,
+                gates=outcome.gates,
+                parity_max_abs_diff=outcome.gates["onnx_parity"]["max_abs_diff"],
+                created_at=timezone.now(),
+                manifest_text=signed.text,
+                manifest_sha256=signed.sha256,
+                manifest_signature=signed.signature,
+                manifest_key_id=signed.key_id,
+            )
+    except IntegrityError:  # the same bytes registered concurrently: content addressing makes them one version
+        return ModelVersion.objects.get(sha256=prepared.sha256)
     audit_record(
         action=AuditAction.MODEL_REGISTERED,
         object_type="model_version",
         object_id=version.pk,
         system_reason="training_task",
-        payload={"sha256": sha256, "run_id": run.pk, "gates_digest": canonical_sha256(gates)},
+        payload={
+            "sha256": version.sha256,
+            "run_id": prepared.run.pk,
+            "manifest_sha256": signed.sha256,
+            "manifest_key_id": signed.key_id,
+            "gates_digest": canonical_sha256(outcome.gates),
+        },
     )
-    all_passed = all(gate["passed"] for gate in gates.values())
     model_version_transition(
         version=version,
-        to_state=ApprovalState.VALIDATED if all_passed else ApprovalState.REJECTED,
+        to_state=ApprovalState.VALIDATED if outcome.validated else ApprovalState.REJECTED,
         actor=None,
         reason="gates",
+        detail={"failed_gates": outcome.failed, "needs_full_review": bool(outcome.review_reasons)},
     )
     return version
 
 
-def model_version_transition(*, version: ModelVersion, to_state: str, actor: User | None, reason: str) -> ModelVersion:
+def model_version_register(
+    *,
+    run: TrainingRun,
+    fitted: FittedModel,
+) -> ModelVersion:
+    """Store the artifacts content-addressed, run every gate (inference.gates), sign the manifest, register the
+    version and move it to validated (all hard gates pass) or rejected (naming the failed gates). Registering
+    the same ONNX bytes again returns the existing version."""
+    prepared = _registration_prepare(run=run, fitted=fitted, rows=snapshot_load(run.snapshot))
+    with transaction.atomic():
+        return _registration_commit(prepared)
+
+
+def model_version_transition(
+    *, version: ModelVersion, to_state: str, actor: User | None, reason: str, detail: dict[str, Any] | None = None
+) -> ModelVersion:
+    """Move a version along APPROVAL_TRANSITIONS (the only edit a registered version ever gets). Approval is
+    not reachable from here: it takes the two sign-offs (governance.signoffs → `model_version_approve`)."""
+    if to_state == ApprovalState.APPROVED:
+        raise InvalidTransition(
+            "A model version is approved only by two sign-offs (an ML engineer and a clinical safety officer); "
+            "use `manage.py signoff`."
+        )
+    return _transition(version=version, to_state=to_state, actor=actor, reason=reason, detail=detail)
+
+
+def _transition(
+    *, version: ModelVersion, to_state: str, actor: User | None, reason: str, detail: dict[str, Any] | None
+) -> ModelVersion:
     with transaction.atomic():
         locked = ModelVersion.objects.select_for_update().get(pk=version.pk)
         if to_state not in APPROVAL_TRANSITIONS[locked.approval_state]:
@@ -344,41 +442,180 @@ def model_version_transition(*, version: ModelVersion, to_state: str, actor: Use
             object_id=version.pk,
             actor=actor,
             system_reason="" if actor else reason,
-            payload={"from": previous, "to": to_state, "reason": reason},
+            payload={"from": previous, "to": to_state, "reason": reason, **(detail or {})},
         )
     version.approval_state = to_state
     return version
 
 
-def serving_pointer_set(*, arm: str, version: ModelVersion | None, actor: User | None, reason: str) -> None:
-    """Point an arm at a version (or clear it). Only validated or approved versions may serve."""
+def model_version_approve(*, version: ModelVersion, actor: User, signoff_ids: list[int]) -> ModelVersion:
+    """validated → approved, for governance.signoffs only: it calls this in the transaction that records the
+    second sign-off (inference may not import governance, so the sign-offs themselves are checked there)."""
+    if len(signoff_ids) != 2:
+        raise InvalidTransition("Approval needs exactly two sign-offs.")
+    return _transition(
+        version=version,
+        to_state=ApprovalState.APPROVED,
+        actor=actor,
+        reason="two_signoffs",
+        detail={"signoff_ids": sorted(signoff_ids)},
+    )
+
+
+def _servable_or_refuse(arm: str, version: ModelVersion) -> None:
+    allowed = SERVABLE_STATES[arm]
+    if version.approval_state in allowed:
+        return
+    if version.approval_state == ApprovalState.VALIDATED:
+        raise InvalidTransition(
+            f"The {arm} arm serves only approved versions; {version.short_hash} is validated and needs two "
+            "sign-offs first (an ML engineer and a clinical safety officer)."
+        )
+    raise InvalidTransition(
+        f"A {version.approval_state} model cannot serve on the {arm} arm; it must be {' or '.join(sorted(allowed))}."
+    )
+
+
+def _pointer_move(
+    *,
+    arm: str,
+    version: ModelVersion | None,
+    actor: User | None,
+    reason: str,
+    is_rollback: bool = False,
+    note: str = "",
+    system_reason: str = "",
+) -> ServingPointerEvent:
+    """Move one arm's pointer and record the move. Caller holds the transaction and the pointer lock."""
+    current = ServingPointer.objects.filter(arm=arm).first()
+    previous = current.model_version if current else None
+    now = timezone.now()
+    if version is None:
+        ServingPointer.objects.filter(arm=arm).delete()
+    else:
+        ServingPointer.objects.update_or_create(arm=arm, defaults={"model_version": version, "since": now})
+    event = ServingPointerEvent.objects.create(
+        arm=arm, model_version=version, previous_version=previous, set_at=now, set_by=actor, reason=reason,
+        is_rollback=is_rollback, note=note,
+    )  # fmt: skip
+    payload: dict[str, Any] = {
+        "to_sha256": version.sha256 if version else None,
+        "from_sha256": previous.sha256 if previous else None,
+        "reason": reason,
+        "event_id": event.pk,
+    }
+    if is_rollback:
+        payload["rollback"] = True
+        payload["note_sha256"] = sha256_hex(note.encode("utf-8"))  # the words stay on the event, not in the ledger
+    audit_record(
+        action=AuditAction.SERVING_POINTER_SET,
+        object_type="serving_pointer",
+        object_id=arm,
+        actor=actor,
+        system_reason="" if actor else (system_reason or reason),
+        payload=payload,
+    )
+    return event
+
+
+def _arm_or_refuse(arm: str) -> None:
     if arm not in Arm.values:
         raise ValidationFailed("Unknown arm.", fields={"arm": [f"Choose one of {', '.join(Arm.values)}."]})
-    if version is not None and version.approval_state not in {ApprovalState.VALIDATED, ApprovalState.APPROVED}:
-        raise InvalidTransition(f"A {version.approval_state} model cannot serve; it must pass its gates first.")
+
+
+def serving_pointer_set(*, arm: str, version: ModelVersion | None, actor: User | None, reason: str) -> None:
+    """Point an arm at a version (or clear it). Production and canary take only approved versions; shadow also
+    takes validated ones (SERVABLE_STATES)."""
+    _arm_or_refuse(arm)
     with transaction.atomic():
-        current = ServingPointer.objects.select_for_update().filter(arm=arm).first()
-        previous = current.model_version if current else None
-        now = timezone.now()
-        if version is None:
-            ServingPointer.objects.filter(arm=arm).delete()
-        else:
-            ServingPointer.objects.update_or_create(arm=arm, defaults={"model_version": version, "since": now})
-        ServingPointerEvent.objects.create(
-            arm=arm, model_version=version, previous_version=previous, set_at=now, set_by=actor, reason=reason
-        )
-        audit_record(
-            action=AuditAction.SERVING_POINTER_SET,
-            object_type="serving_pointer",
-            object_id=arm,
-            actor=actor,
-            system_reason="" if actor else reason,
-            payload={
-                "to_sha256": version.sha256 if version else None,
-                "from_sha256": previous.sha256 if previous else None,
-                "reason": reason,
-            },
-        )
+        ServingPointer.objects.select_for_update().filter(arm=arm).first()
+        if version is not None:
+            # Re-read under the lock: a version retired a moment ago must not start serving.
+            version = ModelVersion.objects.select_for_update().get(pk=version.pk)
+            _servable_or_refuse(arm, version)
+        _pointer_move(arm=arm, version=version, actor=actor, reason=reason)
+
+
+def model_version_promote(*, version: ModelVersion, arm: str, actor: User) -> None:
+    """An ML engineer points an arm at a version (DESIGN §3: promotion is a pointer move, separate from
+    approval). Refusals are audited."""
+    _arm_or_refuse(arm)
+    if actor.role not in PROMOTER_ROLES:
+        audit_record_denied(
+            action=AuditAction.SERVING_POINTER_SET, object_type="serving_pointer", object_id=arm, actor=actor,
+            reason="wrong_role",
+        )  # fmt: skip
+        raise PermissionRefused("Only an ML engineer can promote a model version.")
+    try:
+        serving_pointer_set(arm=arm, version=version, actor=actor, reason="promote")
+    except InvalidTransition:
+        audit_record_denied(
+            action=AuditAction.SERVING_POINTER_SET, object_type="serving_pointer", object_id=arm, actor=actor,
+            reason=f"not_servable_{version.approval_state}",
+        )  # fmt: skip
+        raise
+
+
+def _served_before(arm: str) -> tuple[bool, ModelVersion | None]:
+    """Replay the arm's history as a stack: a move pushes, a rollback pops. The entry under the top is what
+    served before the current version. Returns (anything to roll back to?, that version or None)."""
+    stack: list[int | None] = []
+    events = (
+        ServingPointerEvent.objects.filter(arm=arm)
+        .order_by("set_at", "pk")
+        .values_list("model_version_id", "is_rollback")
+    )
+    for version_id, is_rollback in events:
+        if is_rollback and stack:
+            stack.pop()
+            if stack and stack[-1] == version_id:
+                continue
+        stack.append(version_id)
+    if len(stack) < 2:
+        # One entry: the arm has served only what it serves now. Rolling that back leaves the arm empty,
+        # which is the safe state (rules only, every proposal to review); nothing at all: nothing to undo.
+        return (bool(stack) and stack[-1] is not None), None
+    target_id = stack[-2]
+    return True, None if target_id is None else ModelVersion.objects.get(pk=target_id)
+
+
+def serving_rollback(*, arm: str, actor: User, reason: str) -> ServingPointerEvent:
+    """Point an arm back at the version that served before the current one (from the pointer history), in one
+    audited action. Only an ML engineer or a clinical safety officer may do it."""
+    _arm_or_refuse(arm)
+    if actor.role not in ROLLBACK_ROLES:
+        audit_record_denied(
+            action=AuditAction.SERVING_POINTER_SET, object_type="serving_pointer", object_id=arm, actor=actor,
+            reason="rollback_wrong_role",
+        )  # fmt: skip
+        raise PermissionRefused("Only an ML engineer or a clinical safety officer can roll back a deployment.")
+    reason = reason.strip()
+    if not reason:
+        raise ValidationFailed("Say why you are rolling back.", fields={"reason": ["This field is required."]})
+    return _rollback(arm=arm, actor=actor, note=reason[:200])
+
+
+def serving_rollback_automatic(*, arm: str, system_reason: str) -> ServingPointerEvent:
+    """The system's rollback, for the canary circuit breaker (inference.monitoring): the same move as
+    `serving_rollback`, recorded as a rollback by the system with `system_reason` as its code. Recording it as a
+    rollback keeps a later human rollback from re-deploying the version the breaker took down."""
+    _arm_or_refuse(arm)
+    return _rollback(arm=arm, actor=None, note=system_reason[:200])
+
+
+def _rollback(*, arm: str, actor: User | None, note: str) -> ServingPointerEvent:
+    with transaction.atomic():
+        ServingPointer.objects.select_for_update().filter(arm=arm).first()
+        possible, target = _served_before(arm)
+        if not possible:
+            raise InvalidTransition(f"Nothing serves on the {arm} arm, so there is nothing to roll back.")
+        if target is not None:
+            target = ModelVersion.objects.select_for_update().get(pk=target.pk)
+            _servable_or_refuse(arm, target)
+        return _pointer_move(
+            arm=arm, version=target, actor=actor, reason="rollback", is_rollback=True, note=note,
+            system_reason="" if actor else note,
+        )  # fmt: skip
 
 
 def model_version_find(prefix: str) -> ModelVersion:
@@ -390,3 +627,63 @@ def model_version_find(prefix: str) -> ModelVersion:
     if len(matches) > 1:
         raise ValidationFailed("That prefix matches more than one version.", fields={"version": ["Ambiguous."]})
     return matches[0]
+
+
+def change_control_plan_create(
+    *,
+    actor: User,
+    allowed_families: list[str],
+    allowed_feature_set_versions: list[str],
+    performance_floor: float,
+    fairness_ceiling: float,
+    model_line: str = TITRATION_LINE,
+) -> ChangeControlPlan:
+    """A clinical safety officer declares what a retrain of `model_line` may change without a full review.
+    Plans are never edited: each call adds the next version, and the gates use the newest."""
+    if actor.role != Role.SAFETY_OFFICER:
+        audit_record_denied(
+            action=AuditAction.POLICY_CREATED, object_type="change_control_plan", object_id=model_line, actor=actor,
+            reason="wrong_role",
+        )  # fmt: skip
+        raise PermissionRefused("Only a clinical safety officer can declare a change-control plan.")
+    problems: dict[str, list[str]] = {}
+    unknown = sorted(set(allowed_families) - set(ModelFamily.values))
+    if not allowed_families or unknown:
+        problems["allowed_families"] = [f"Choose from {', '.join(ModelFamily.values)}."]
+    if not allowed_feature_set_versions:
+        problems["allowed_feature_set_versions"] = ["Name at least one feature-set version."]
+    if not 0.0 <= performance_floor <= 1.0:
+        problems["performance_floor"] = ["A balanced accuracy between 0 and 1."]
+    if not 0.0 <= fairness_ceiling <= 1.0:
+        problems["fairness_ceiling"] = ["An equalized-odds difference between 0 and 1."]
+    if problems:
+        raise ValidationFailed("This change-control plan is not valid.", fields=problems)
+    with transaction.atomic():
+        latest = (
+            ChangeControlPlan.objects.select_for_update().filter(model_line=model_line).order_by("-version").first()
+        )
+        plan = ChangeControlPlan.objects.create(
+            model_line=model_line,
+            version=(latest.version + 1) if latest else 1,
+            allowed_families=sorted(set(allowed_families)),
+            allowed_feature_set_versions=sorted(set(allowed_feature_set_versions)),
+            performance_floor=performance_floor,
+            fairness_ceiling=fairness_ceiling,
+            created_at=timezone.now(),
+            created_by=actor,
+        )
+        audit_record(
+            action=AuditAction.POLICY_CREATED,
+            object_type="change_control_plan",
+            object_id=plan.pk,
+            actor=actor,
+            payload={
+                "model_line": model_line,
+                "version": plan.version,
+                "allowed_families": plan.allowed_families,
+                "allowed_feature_set_versions": plan.allowed_feature_set_versions,
+                "performance_floor": performance_floor,
+                "fairness_ceiling": fairness_ceiling,
+            },
+        )
+    return plan

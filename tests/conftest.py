@@ -180,10 +180,22 @@ def trained_model(patient: Patient, ml_engineer: User) -> ModelVersion:
     return run.model_version  # type: ignore[no-any-return]
 
 
+def model_approve(version: ModelVersion, ml_engineer: User, safety_officer: User) -> ModelVersion:
+    """Both e-signed sign-offs (DESIGN §3), the safety officer acknowledging any "needs full review" findings
+    (a one-patient fixture cannot judge fairness, and no change-control plan exists): the version is approved."""
+    from governance.signoffs import model_signoff_create
+
+    model_signoff_create(actor=ml_engineer, version=version, password=PASSWORD)
+    model_signoff_create(actor=safety_officer, version=version, password=PASSWORD, acknowledge_full_review=True)
+    return ModelVersion.objects.get(pk=version.pk)
+
+
 @pytest.fixture
-def deployed_model(trained_model: ModelVersion, ml_engineer: User) -> ModelVersion:
-    serving_pointer_set(arm="production", version=trained_model, actor=ml_engineer, reason="test")
-    return trained_model
+def deployed_model(trained_model: ModelVersion, ml_engineer: User, safety_officer: User) -> ModelVersion:
+    """The trained model, signed off by both roles and serving on production (which takes only approved versions)."""
+    approved = model_approve(trained_model, ml_engineer, safety_officer)
+    serving_pointer_set(arm="production", version=approved, actor=ml_engineer, reason="test")
+    return approved
 
 
 def audit_actions(**filters: Any) -> list[str]:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
+from functools import partial
 from typing import Any
 
 from django.conf import settings
@@ -42,11 +43,19 @@ from governance.policy import TierInput, proposal_tier
 from governance.selectors import autonomy_bounds_current, effective_bounds
 from governance.services import approval_policy_current, signature_create, signature_reauthenticate
 from inference.artifacts import ArtifactMissing, ArtifactTampered
+from inference.deployment import routing_for_patient
 from inference.feature_source import features_for_patient
 from inference.features import FEATURE_SET_VERSION
-from inference.models import Arm, LabelProvenance
+from inference.models import LabelProvenance, ModelVersion
+from inference.monitoring.models import RULES_ONLY_ARM
+from inference.monitoring.services import (
+    decision_outcome_record,
+    model_integrity_failure_record,
+    model_integrity_hold_seen,
+    prediction_log_record,
+    shadow_score_record,
+)
 from inference.runtime import model_explain, model_score
-from inference.selectors import serving_version
 from inference.services import label_record
 
 _SYMPTOMS_WITH_LOW_BP = (SymptomKind.DIZZINESS, SymptomKind.SYNCOPE)
@@ -191,8 +200,11 @@ def _skip(patient: Patient, reason: str, actor: User | None) -> None:
 def evaluation_run(
     *, patient: Patient, trigger: str = Trigger.SCHEDULED, as_of: datetime | None = None, actor: User | None = None
 ) -> Recommendation | None:
-    """Score the patient's feature window with the production model, explain it, tier it and store the
-    recommendation. Idempotent for scheduled runs: at most one per patient per day."""
+    """Score the patient's feature window with the model of the arm the patient is routed to (production, or
+    the canary for its sticky share), explain it, tier it and store the recommendation with its arm and
+    version. A shadow model, if deployed, scores the same window; its output is logged, never shown. A model
+    whose artifact fails its hash is never used: the evaluation falls back to rules only. Idempotent for
+    scheduled runs: at most one per patient per day."""
     as_of = as_of or timezone.now()
     if trigger == Trigger.SCHEDULED:
         existing = Recommendation.objects.filter(
@@ -200,7 +212,8 @@ def evaluation_run(
         ).first()
         if existing is not None:
             return existing
-    version = serving_version(arm=Arm.PRODUCTION)
+    routing = routing_for_patient(patient.pk)
+    version = routing.version
     if version is None:
         _skip(patient, "no_model_serving", actor)
         return None
@@ -209,14 +222,33 @@ def evaluation_run(
         return None
     patient.refresh_from_db()
     features = features_for_patient(patient=patient, as_of=as_of)
+    rules_only = partial(
+        evaluation_rules_only,
+        patient=patient,
+        trigger=trigger,
+        as_of=as_of,
+        actor=actor,
+        version=version,
+        routed_arm=routing.arm,
+        features=features,
+    )
+    if routing.version_held:
+        return rules_only(failure="integrity_hold")
     try:
         probabilities = model_score(version, features)
-    except (ArtifactTampered, ArtifactMissing):
-        # Never serve a model whose bytes changed. Rules-only fallback until an engineer intervenes.
-        _skip(patient, "model_integrity_failure", actor)
-        return None
+    except (ArtifactTampered, ArtifactMissing) as exc:
+        # Never serve a model whose bytes changed: alert, and let a clinician decide (DESIGN §3 "Serving").
+        return rules_only(failure=type(exc).__name__)
     action = _feasible_action(probabilities, patient.current_step)
     to_step = patient.current_step + {"decrease": -1, "maintain": 0, "increase": 1}[action]
+    # The shadow costs one more ONNX run and no SHAP; a broken shadow artifact never stops the served arm.
+    shadow_probabilities: dict[str, float] | None = None
+    shadow_failure = ""
+    if routing.shadow is not None:
+        try:
+            shadow_probabilities = model_score(routing.shadow, features)
+        except (ArtifactTampered, ArtifactMissing) as exc:
+            shadow_failure = type(exc).__name__
     factors = [
         {"feature": f.feature, "label": f.label, "value": round(f.value, 3), "contribution": round(f.contribution, 4)}
         for f in model_explain(version, features, action)
@@ -247,7 +279,7 @@ def evaluation_run(
                 trigger=trigger,
                 evaluation_date=as_of.date(),
                 model_version=version,
-                arm=Arm.PRODUCTION,
+                arm=routing.arm,
                 policy=policy,
                 bounds=autonomy_bounds_current(patient=patient),
                 feature_set_version=FEATURE_SET_VERSION,
@@ -280,7 +312,7 @@ def evaluation_run(
                 payload={
                     "patient_id": patient.pk,
                     "model_sha256": version.sha256,
-                    "arm": Arm.PRODUCTION,
+                    "arm": routing.arm,
                     "policy_version": policy.version,
                     "features_sha256": canonical_sha256(features),
                     "action": action,
@@ -295,10 +327,123 @@ def evaluation_run(
                 system_reason="minor_within_bounds" if minor else "major_needs_review",
                 payload={"patient_id": patient.pk},
             )
+            prediction_log_record(
+                recommendation_id=rec.pk,
+                patient=patient,
+                arm=routing.arm,
+                model_version=version,
+                feature_set_version=FEATURE_SET_VERSION,
+                features=features,
+                probabilities=probabilities,
+                action=action,
+                from_step=rec.from_step,
+                proposed_step=to_step,
+                tier=tiering.tier,
+                created_at=as_of,
+            )
+            if routing.shadow is not None and shadow_probabilities is not None:
+                shadow_score_record(
+                    recommendation_id=rec.pk,
+                    patient=patient,
+                    shadow_version=routing.shadow,
+                    probabilities=shadow_probabilities,
+                    action=_feasible_action(shadow_probabilities, rec.from_step),
+                    served_version=version,
+                    served_arm=routing.arm,
+                    served_action=action,
+                    scored_at=as_of,
+                )
+            if routing.shadow is not None and shadow_failure:
+                model_integrity_failure_record(version=routing.shadow, arm="shadow", error=shadow_failure)
     except IntegrityError:
         if trigger != Trigger.SCHEDULED:
             raise
         # A concurrent delivery of the same scheduled evaluation won the race; its row is today's.
+        return Recommendation.objects.get(patient=patient, evaluation_date=as_of.date(), trigger=Trigger.SCHEDULED)
+    return rec
+
+
+def evaluation_rules_only(
+    *,
+    patient: Patient,
+    trigger: str,
+    as_of: datetime,
+    actor: User | None,
+    version: ModelVersion,
+    routed_arm: str,
+    features: dict[str, float],
+    failure: str,
+) -> Recommendation:
+    """Safe behaviour when the routed model cannot be trusted: its artifact failed its hash (`failure` names
+    the error) or an open integrity alert still holds it ("integrity_hold").
+
+    No model output is used. The safety rules have already run on every reading; the recommendation proposes
+    no change and goes to the review queue with reason "no_model", so a clinician decides. It records the
+    refused version with the arm "rules_only". ML engineers are alerted once per version; the version stays
+    held until one of them acknowledges the alert, which is refused while its artifacts still fail.
+    """
+    policy = approval_policy_current()
+    try:
+        with transaction.atomic():
+            if failure == "integrity_hold":
+                model_integrity_hold_seen(version=version)
+            else:
+                model_integrity_failure_record(version=version, arm=routed_arm, error=failure)
+            _supersede_open(patient)
+            rec = Recommendation.objects.create(
+                patient=patient,
+                created_at=as_of,
+                trigger=trigger,
+                evaluation_date=as_of.date(),
+                model_version=version,
+                arm=RULES_ONLY_ARM,
+                policy=policy,
+                bounds=autonomy_bounds_current(patient=patient),
+                feature_set_version=FEATURE_SET_VERSION,
+                features=features,
+                probabilities={},
+                top_factors=[],
+                action="maintain",
+                from_step=patient.current_step,
+                to_step=patient.current_step,
+                confidence=0.0,
+                tier=Tier.MAJOR,
+                tier_reasons=["no_model"],
+                status=RecommendationStatus.PENDING_REVIEW,
+                final_step=None,
+                reason_text="Your care team will review your recent readings and decide whether your medicine "
+                "should change.",
+            )
+            audit_record(
+                action=AuditAction.RECOMMENDATION_CREATED,
+                object_type="recommendation",
+                object_id=rec.pk,
+                actor=actor,
+                system_reason="" if actor else "scheduled_evaluation",
+                payload={
+                    "patient_id": patient.pk,
+                    "model_sha256": version.sha256,
+                    "arm": RULES_ONLY_ARM,
+                    "routed_arm": routed_arm,
+                    "fallback": "model_integrity_failure",
+                    "failure": failure,
+                    "policy_version": policy.version,
+                    "features_sha256": canonical_sha256(features),
+                    "action": "maintain",
+                    "tier": Tier.MAJOR,
+                    "tier_reasons": ["no_model"],
+                },
+            )
+            audit_record(
+                action=AuditAction.RECOMMENDATION_QUEUED,
+                object_type="recommendation",
+                object_id=rec.pk,
+                system_reason="rules_only_fallback",
+                payload={"patient_id": patient.pk},
+            )
+    except IntegrityError:
+        if trigger != Trigger.SCHEDULED:
+            raise
         return Recommendation.objects.get(patient=patient, evaluation_date=as_of.date(), trigger=Trigger.SCHEDULED)
     return rec
 
@@ -440,6 +585,13 @@ def review_decide(
             to_step=final_step,
             provenance=LabelProvenance.CLINICIAN,
             source_ref=f"review_decision:{decision.pk}",
+        )
+        decision_outcome_record(
+            recommendation_id=rec.pk,
+            outcome=outcome,
+            overridden=outcome != DecisionOutcome.ACCEPTED,
+            final_step=final_step,
+            decided_at=now,
         )
     recommendation.refresh_from_db()
     return decision

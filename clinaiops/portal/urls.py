@@ -1,5 +1,5 @@
 from django.contrib.auth import views as auth_views
-from django.urls import path
+from django.urls import include, path
 
 from clinaiops.portal import views
 
@@ -20,4 +20,5 @@ urlpatterns = [
     path("emergency-access/", views.break_glass, name="break-glass"),
     path("governance/policy/", views.policy, name="policy"),
     path("compliance/accounting/", views.accounting, name="accounting"),
+    path("monitoring/", include("clinaiops.portal.urls_monitoring")),
 ]

@@ -30,6 +30,7 @@ INSTALLED_APPS = [
     "governance.audit",
     "clinaiops.care",
     "inference",
+    "inference.monitoring",
     "governance",
     "clinaiops.loops",
     "clinaiops.api",
@@ -129,6 +130,8 @@ CELERY_BEAT_SCHEDULE = {
     "evaluations-schedule": {"task": "clinaiops.loops.tasks.evaluations_schedule", "schedule": 3600.0},
     "alerts-escalate": {"task": "clinaiops.loops.tasks.alerts_escalate", "schedule": 300.0},
     "audit-checkpoint": {"task": "governance.audit.tasks.audit_checkpoint_create", "schedule": 3600.0},
+    "drift-report-daily": {"task": "inference.monitoring.tasks.drift_report_compute", "schedule": 86400.0},
+    "canary-breaker-check": {"task": "inference.monitoring.tasks.canary_breaker_check", "schedule": 900.0},
 }
 
 # --- REST framework -----------------------------------------------------------------------------------
@@ -179,3 +182,56 @@ LOGGING = {
     "root": {"handlers": ["console"], "level": env_str("LOG_LEVEL", "INFO")},
     "loggers": {"shap": {"level": "WARNING"}, "numba": {"level": "WARNING"}, "axes": {"level": "WARNING"}},
 }
+
+# --- Deployment and drift (issue 4) ---
+# Canary routing hashes sha256("<salt>:<canary model hash>:<patient id>") into [0, 100); changing the salt
+# reshuffles which patients a canary reaches, so set it once per installation.
+CANARY_SALT = env_str("CANARY_SALT", "clinaiops-canary")
+# The circuit breaker compares a rate only once both arms have this many decisions behind it.
+CANARY_MIN_DECISIONS = env_int("CANARY_MIN_DECISIONS", 20)
+# It rolls the canary back when the canary's rate exceeds production's by more than this, in percentage points.
+CANARY_OVERRIDE_MARGIN_PP = env_int("CANARY_OVERRIDE_MARGIN_PP", 10)
+CANARY_ERROR_MARGIN_PP = env_int("CANARY_ERROR_MARGIN_PP", 10)
+# A P0 safety alert within this many days after a model's advice reached the patient counts against that advice.
+CANARY_OUTCOME_DAYS = env_int("CANARY_OUTCOME_DAYS", 14)
+# Drift compares the last DRIFT_WINDOW_DAYS of logged proposals with the production model's training snapshot;
+# below DRIFT_MIN_CURRENT_ROWS rows PSI's small-sample bias alone reads "watch", so no severity is given.
+DRIFT_WINDOW_DAYS = env_int("DRIFT_WINDOW_DAYS", 14)
+DRIFT_MIN_CURRENT_ROWS = env_int("DRIFT_MIN_CURRENT_ROWS", 200)
+
+# --- Model lifecycle (issue 4) ---
+# Ed25519 key that signs model manifests (inference/manifest.py): base64 of a 32-byte seed. Empty: a development
+# key generated under AUDIT_KEY_DIR. Production must set it. Public keys of rotated-out keys stay trusted for
+# verification through MODEL_TRUSTED_PUBLIC_KEYS ("key_id:base64,…").
+MODEL_SIGNING_KEY = env_str("MODEL_SIGNING_KEY", "")
+MODEL_TRUSTED_PUBLIC_KEYS = env_list("MODEL_TRUSTED_PUBLIC_KEYS", [])
+
+
+def _model_gate_float(name: str, default: float) -> float:
+    from clinaiops.env import ConfigurationError
+
+    raw = env_str(name, str(default))
+    try:
+        value = float(raw)
+    except ValueError as exc:
+        raise ConfigurationError(f"environment variable {name}={raw!r} is not a number") from exc
+    if not 0.0 <= value <= 1.0:
+        raise ConfigurationError(f"environment variable {name}={raw!r} must be between 0 and 1")
+    return value
+
+
+# Gates before a model version is validated (inference/gates.py, DESIGN §3).
+MODEL_GATE_NONINFERIORITY_MARGIN = _model_gate_float("MODEL_GATE_NONINFERIORITY_MARGIN", 0.02)
+MODEL_GATE_MAX_ECE = _model_gate_float("MODEL_GATE_MAX_ECE", 0.10)
+MODEL_GATE_FAIRNESS_MAX_EOD = _model_gate_float("MODEL_GATE_FAIRNESS_MAX_EOD", 0.15)
+MODEL_GATE_FAIRNESS_MAX_DPD = _model_gate_float("MODEL_GATE_FAIRNESS_MAX_DPD", 0.15)
+MODEL_GATE_FAIRNESS_MIN_RATIO = _model_gate_float("MODEL_GATE_FAIRNESS_MIN_RATIO", 0.8)
+MODEL_GATE_FAIRNESS_MIN_GROUP = env_int("MODEL_GATE_FAIRNESS_MIN_GROUP", 20)
+# Off: fairness failures are stored and must be acknowledged by the safety sign-off instead of rejecting the
+# version. For synthetic demos only; the default enforces the gate.
+MODEL_GATE_FAIRNESS_ENFORCED = env_bool("MODEL_GATE_FAIRNESS_ENFORCED", True)
+# One-vs-rest classes whose disparity is judged; "increase" (being offered more medication) by default.
+MODEL_GATE_FAIRNESS_POSITIVE_CLASSES = env_list("MODEL_GATE_FAIRNESS_POSITIVE_CLASSES", ["increase"])
+# Re-scoring production on the candidate's held-out rows uses only rows production never trained on when at
+# least this many are left; otherwise all of the candidate's validation rows (which can only favour production).
+MODEL_GATE_MIN_RESCORE_ROWS = env_int("MODEL_GATE_MIN_RESCORE_ROWS", 30)

@@ -27,7 +27,7 @@ from inference.services import (
     training_run_execute,
 )
 from inference.training import onnx_parity
-from tests.conftest import readings_add
+from tests.conftest import model_approve, readings_add
 
 
 def test_onnx_and_sklearn_probabilities_agree_within_1e_5(trained_model: ModelVersion) -> None:
@@ -137,10 +137,15 @@ def test_snapshot_with_too_few_rows_fails_its_quality_gate_and_cannot_be_trained
     assert "Failed check: min_rows" in caught.value.fields["snapshot"]
 
 
-def test_train_and_promote_commands(patient: Patient, ml_engineer: User, trained_model: ModelVersion) -> None:
+def test_train_and_promote_commands(
+    patient: Patient, ml_engineer: User, safety_officer: User, trained_model: ModelVersion
+) -> None:
+    with pytest.raises(CommandError, match="needs two sign-offs"):
+        call_command("promote", trained_model.sha256[:10], actor=ml_engineer.username)
+    model_approve(trained_model, ml_engineer, safety_officer)
     call_command("promote", trained_model.sha256[:10], actor=ml_engineer.username)
     assert serving_version() == trained_model
-    with pytest.raises(CommandError, match="not an ML engineer"):
+    with pytest.raises(CommandError, match="Only an ML engineer"):
         call_command("promote", trained_model.sha256[:10], actor=patient.user.username)
     with pytest.raises(CommandError, match="No model version"):
         call_command("promote", "abcdef123456", actor=ml_engineer.username)

@@ -2,35 +2,35 @@ from __future__ import annotations
 
 from typing import Any
 
-from django.core.management.base import BaseCommand, CommandError, CommandParser
+from django.core.management.base import BaseCommand, CommandParser
 
 from clinaiops.core.errors import ApplicationError
-from clinaiops.core.models import Role, User
+from inference.management.commands._lifecycle import (
+    VERSION_HELP,
+    command_error,
+    user_from_argument,
+    version_from_argument,
+)
 from inference.models import Arm
-from inference.selectors import model_version_list
-from inference.services import model_version_find, serving_pointer_set
+from inference.services import model_version_promote
 
 
 class Command(BaseCommand):
-    help = "Point a deployment arm (production by default) at a validated model version."
+    help = (
+        "Point a deployment arm at a model version. Production and canary take only approved versions (two "
+        "sign-offs: `manage.py signoff`); shadow also takes validated ones."
+    )
 
     def add_arguments(self, parser: CommandParser) -> None:
-        parser.add_argument("version", help="model hash or a unique prefix (≥6 chars), or 'latest'")
+        parser.add_argument("version", help=VERSION_HELP)
         parser.add_argument("--arm", default=Arm.PRODUCTION, choices=Arm.values)
         parser.add_argument("--actor", required=True, help="username of the ML engineer promoting it")
 
     def handle(self, *args: Any, **options: Any) -> None:
-        actor = User.objects.filter(username=options["actor"]).first()
-        if actor is None or actor.role != Role.ML_ENGINEER:
-            raise CommandError(f"{options['actor']!r} is not an ML engineer account")
+        actor = user_from_argument(options["actor"])
+        version = version_from_argument(options["version"])
         try:
-            if options["version"] == "latest":
-                version = model_version_list().first()
-                if version is None:
-                    raise CommandError("there is no model version yet; run `manage.py train` first")
-            else:
-                version = model_version_find(options["version"])
-            serving_pointer_set(arm=options["arm"], version=version, actor=actor, reason="promote_command")
+            model_version_promote(version=version, arm=options["arm"], actor=actor)
         except ApplicationError as exc:
-            raise CommandError(exc.message) from exc
+            raise command_error(exc) from exc
         self.stdout.write(self.style.SUCCESS(f"{options['arm']} now serves {version.sha256}"))
