@@ -16,6 +16,7 @@ urlpatterns = [
     path("alerts/", views.alert_list, name="alerts"),
     path("alerts/<int:pk>/acknowledge/", views.alert_ack, name="alert-ack"),
     path("models/", views.models, name="models"),
+    path("models/<int:pk>/", views.model_detail, name="model"),
     path("audit/", views.audit, name="audit"),
     path("emergency-access/", views.break_glass, name="break-glass"),
     path("governance/policy/", views.policy, name="policy"),

@@ -116,3 +116,20 @@ def test_models_page_lists_versions_and_serving_pointer(
     assert page.status_code == 200
     assert deployed_model.short_hash.encode() in page.content
     assert b"production" in page.content
+
+
+def test_model_page_shows_gates_sign_offs_and_lineage(
+    deployed_model: ModelVersion, safety_officer: User, portal_client_for: Callable[[User], Client]
+) -> None:
+    page = portal_client_for(safety_officer).get(f"/models/{deployed_model.pk}/")
+    assert page.status_code == 200
+    for text in (
+        b"onnx_parity",
+        b"fairness",
+        b"signature verified",
+        b"safety_officer",
+        b"Lineage",
+        deployed_model.sha256.encode(),
+    ):
+        assert text in page.content, text
+    assert portal_client_for(safety_officer).get("/models/999999/").status_code == 404
