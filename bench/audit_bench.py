@@ -24,11 +24,11 @@ def main() -> None:
     django_setup()
     from django.db import connection, transaction
 
-    from governance.audit.chain import event_canonical
-    from governance.audit.models import AuditAction
-    from governance.audit.services import audit_record
-    from governance.audit.synthetic import synthetic_ledger_create
-    from governance.audit.verify import ledger_rows, ledger_verify
+    from clinaiops.audit.chain import event_canonical
+    from clinaiops.audit.models import AuditAction
+    from clinaiops.audit.services import audit_record
+    from clinaiops.audit.synthetic import synthetic_ledger_create
+    from clinaiops.audit.verify import ledger_rows, ledger_verify
 
     print(f"audit ledger benchmark on {connection.vendor} ({os.cpu_count()} cores)")
     # Baseline: the durable floor of this machine, a bare one-row INSERT + COMMIT (fsync-bound).

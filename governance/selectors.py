@@ -5,8 +5,8 @@ from datetime import datetime
 
 from django.db.models import QuerySet
 
+from clinaiops.audit.models import AuditAction, AuditEvent
 from clinaiops.care.models import BreakGlassGrant, Patient
-from governance.audit.models import AuditAction, AuditEvent
 from governance.models import ApprovalPolicy, AutonomyBounds
 from governance.policy import EffectiveBounds
 

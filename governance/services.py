@@ -9,12 +9,12 @@ from django.conf import settings
 from django.db import transaction
 from django.utils import timezone
 
+from clinaiops.audit.models import AuditAction, AuditEvent
+from clinaiops.audit.services import audit_record, audit_record_denied
 from clinaiops.care.models import Patient
 from clinaiops.core.canonical import canonical_sha256
 from clinaiops.core.errors import PermissionRefused, ValidationFailed
 from clinaiops.core.models import Role, User
-from governance.audit.models import AuditAction, AuditEvent
-from governance.audit.services import audit_record, audit_record_denied
 from governance.models import ApprovalPolicy, AutonomyBounds, Signature, SignatureMeaning
 from governance.policy import EffectiveBounds, bounds_violations
 

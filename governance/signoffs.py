@@ -18,10 +18,10 @@ from typing import Any, NoReturn
 from django.db import transaction
 from django.db.models import QuerySet
 
+from clinaiops.audit.models import AuditAction
+from clinaiops.audit.services import audit_record_denied
 from clinaiops.core.errors import ApplicationError, Conflict, InvalidTransition, PermissionRefused, ValidationFailed
 from clinaiops.core.models import Role, User
-from governance.audit.models import AuditAction
-from governance.audit.services import audit_record_denied
 from governance.models import ModelSignoff, SignatureMeaning, SignoffRole
 from governance.services import signature_create, signature_reauthenticate, signature_verify
 from inference.manifest import manifest_verify

@@ -6,8 +6,8 @@ feature-set version; feature names and classes; code and library versions; metri
 with Ed25519 and stored as text beside the version, so `manifest_verify` can show that neither the row, the
 manifest nor an artifact file changed since registration.
 
-Key handling mirrors the audit checkpoint key (governance/audit/keys.py), but with its own key: inference may
-not import governance (DESIGN §9), and a model-signing key compromise should not also forge audit checkpoints.
+Keys are loaded by the one Ed25519 module (clinaiops.core.signing), with a key of their own: a model-signing key
+compromise must not also forge audit checkpoints.
 Production takes MODEL_SIGNING_KEY (base64 of a 32-byte seed) from the environment; the embedded default keeps
 a generated development key in AUDIT_KEY_DIR/model-ed25519.seed. Keys retired by a rotation stay trusted for
 verification through MODEL_TRUSTED_PUBLIC_KEYS ("key_id:base64,…").
@@ -16,70 +16,36 @@ verification through MODEL_TRUSTED_PUBLIC_KEYS ("key_id:base64,…").
 from __future__ import annotations
 
 import base64
-import hashlib
 import json
-import os
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from cryptography.exceptions import InvalidSignature
-from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
-from cryptography.hazmat.primitives.serialization import Encoding, PublicFormat
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 from django.conf import settings
 
 from clinaiops.core.canonical import canonical_bytes, sha256_hex
+from clinaiops.core.signing import Ed25519Key, signing_key_load, trusted_public_keys
 from inference.artifacts import ArtifactMissing, ArtifactTampered, artifact_get
 from inference.models import ModelVersion, TrainingRun
 
 MANIFEST_SCHEMA = "clinaiops.model-manifest/1"
-_DEV_SEED_NAME = "model-ed25519.seed"
 
 
-@dataclass(frozen=True)
-class ModelSigningKey:
-    key_id: str
-    private: Ed25519PrivateKey
-
-    @property
-    def public(self) -> Ed25519PublicKey:
-        return self.private.public_key()
-
-
-def _key_id(public: Ed25519PublicKey) -> str:
-    return hashlib.sha256(public.public_bytes(Encoding.Raw, PublicFormat.Raw)).hexdigest()[:16]
-
-
-def _development_seed() -> bytes:
-    directory = Path(settings.AUDIT_KEY_DIR)
-    path = directory / _DEV_SEED_NAME
-    if not path.exists():
-        directory.mkdir(parents=True, exist_ok=True)
-        try:
-            fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-        except FileExistsError:  # another process created it between the check and the open
-            return path.read_bytes()
-        with os.fdopen(fd, "wb") as handle:
-            handle.write(os.urandom(32))
-    return path.read_bytes()
-
-
-def model_signing_key() -> ModelSigningKey:
-    configured = settings.MODEL_SIGNING_KEY
-    seed = base64.b64decode(configured) if configured else _development_seed()
-    if len(seed) != 32:
-        raise ValueError("MODEL_SIGNING_KEY must be the base64 encoding of a 32-byte Ed25519 seed")
-    private = Ed25519PrivateKey.from_private_bytes(seed)
-    return ModelSigningKey(key_id=_key_id(private.public_key()), private=private)
+def model_signing_key() -> Ed25519Key:
+    return signing_key_load(
+        configured=settings.MODEL_SIGNING_KEY,
+        variable="MODEL_SIGNING_KEY",
+        key_dir=Path(settings.AUDIT_KEY_DIR),
+        dev_seed_name="model-ed25519.seed",
+    )
 
 
 def model_trusted_public_keys() -> dict[str, Ed25519PublicKey]:
-    current = model_signing_key()
-    trusted = {current.key_id: current.public}
-    for item in settings.MODEL_TRUSTED_PUBLIC_KEYS:
-        key_id, _, encoded = item.partition(":")
-        trusted[key_id] = Ed25519PublicKey.from_public_bytes(base64.b64decode(encoded))
-    return trusted
+    return trusted_public_keys(
+        current=model_signing_key(), configured=settings.MODEL_TRUSTED_PUBLIC_KEYS, variable="MODEL_TRUSTED_PUBLIC_KEYS"
+    )
 
 
 def manifest_content(
@@ -136,7 +102,7 @@ def manifest_sign(content: dict[str, Any]) -> SignedManifest:
     return SignedManifest(
         text=data.decode("utf-8"),
         sha256=sha256_hex(data),
-        signature=base64.b64encode(key.private.sign(data)).decode(),
+        signature=key.sign(data),
         key_id=key.key_id,
     )
 

@@ -17,12 +17,12 @@ from django.conf import settings
 from django.db import IntegrityError, transaction
 from django.utils import timezone
 
+from clinaiops.audit.models import AuditAction
+from clinaiops.audit.services import audit_record, audit_record_denied
 from clinaiops.care.models import Patient
 from clinaiops.core.canonical import canonical_bytes, canonical_sha256, sha256_hex
 from clinaiops.core.errors import Conflict, InvalidTransition, NotFound, PermissionRefused, ValidationFailed
 from clinaiops.core.models import Role, User
-from governance.audit.models import AuditAction
-from governance.audit.services import audit_record, audit_record_denied
 from inference.artifacts import artifact_put
 from inference.feature_source import feature_window_load
 from inference.features import FEATURE_NAMES, FEATURE_SET_VERSION, feature_matrix, feature_vector

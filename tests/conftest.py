@@ -199,6 +199,6 @@ def deployed_model(trained_model: ModelVersion, ml_engineer: User, safety_office
 
 
 def audit_actions(**filters: Any) -> list[str]:
-    from governance.audit.models import AuditEvent
+    from clinaiops.audit.models import AuditEvent
 
     return list(AuditEvent.objects.filter(**filters).order_by("seq").values_list("action", flat=True))

@@ -10,10 +10,10 @@ from django.test import Client
 from django.utils import timezone
 from rest_framework.test import APIClient
 
+from clinaiops.audit.verify import ledger_verify
 from clinaiops.care.models import CareTeam, Patient
 from clinaiops.core.models import Role, User
 from clinaiops.loops.tasks import evaluations_schedule
-from governance.audit.verify import ledger_verify
 from inference.models import ModelVersion
 from tests.conftest import audit_actions
 from tests.factories import PASSWORD, PatientFactory, UserFactory

@@ -16,6 +16,7 @@ GOOD = {
     "DJANGO_SETTINGS_MODULE": "clinaiops.settings.production",
     "SECRET_KEY": "x" * 48,
     "AUDIT_SIGNING_KEY": SEED,
+    "AUDIT_DIGEST_KEY": SEED,
     "MODEL_SIGNING_KEY": SEED,
     "CELERY_BROKER_URL": "amqp://guest:guest@127.0.0.1:5672//",
     "DATABASE_URL": "sqlite:////tmp/clinaiops-settings-check.sqlite3",
@@ -38,6 +39,7 @@ def test_production_settings_load_when_everything_is_configured() -> None:
     ("override", "message"),
     [
         ({"SECRET_KEY": ""}, "SECRET_KEY"),
+        ({"AUDIT_DIGEST_KEY": ""}, "AUDIT_DIGEST_KEY"),
         ({"SECRET_KEY": "short"}, "SECRET_KEY"),
         ({"AUDIT_SIGNING_KEY": ""}, "AUDIT_SIGNING_KEY"),
         ({"MODEL_SIGNING_KEY": ""}, "MODEL_SIGNING_KEY"),

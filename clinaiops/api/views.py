@@ -21,6 +21,8 @@ from clinaiops.api.serializers import (
     RespondSerializer,
     SymptomInSerializer,
 )
+from clinaiops.audit.models import AuditAction
+from clinaiops.audit.services import audit_record_denied
 from clinaiops.care.models import Reading
 from clinaiops.care.selectors import patient_for_user
 from clinaiops.care.services import ReadingInput
@@ -30,8 +32,6 @@ from clinaiops.core.regimen import regimen_label
 from clinaiops.loops.models import Recommendation
 from clinaiops.loops.selectors import recommendation_get_visible, recommendation_list_visible
 from clinaiops.loops.services import reading_ingest, recommendation_respond, symptom_report
-from governance.audit.models import AuditAction
-from governance.audit.services import audit_record_denied
 from governance.selectors import access_accounting
 
 

@@ -8,6 +8,8 @@ from datetime import date, datetime, timedelta
 from django.db import IntegrityError, transaction
 from django.utils import timezone
 
+from clinaiops.audit.models import AuditAction
+from clinaiops.audit.services import audit_record
 from clinaiops.care.models import (
     Alert,
     AlertKind,
@@ -26,8 +28,6 @@ from clinaiops.core.canonical import canonical_sha256
 from clinaiops.core.errors import Conflict, InvalidTransition, PermissionRefused, ValidationFailed
 from clinaiops.core.models import Role, User
 from clinaiops.core.regimen import MAX_STEP, MIN_STEP
-from governance.audit.models import AuditAction
-from governance.audit.services import audit_record
 
 
 @dataclass(frozen=True)

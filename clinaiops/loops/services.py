@@ -11,6 +11,8 @@ from django.conf import settings
 from django.db import IntegrityError, transaction
 from django.utils import timezone
 
+from clinaiops.audit.models import AuditAction
+from clinaiops.audit.services import audit_record, audit_record_denied
 from clinaiops.care.models import Alert, AlertKind, AlertStatus, Patient, Reading, SymptomKind
 from clinaiops.care.selectors import alerts_open_for, readings_recent, symptoms_recent
 from clinaiops.care.services import (
@@ -36,8 +38,6 @@ from clinaiops.loops.models import (
 )
 from clinaiops.loops.safety import CRISIS, HYPOTENSION, SafetyThresholds, is_low, safety_findings
 from clinaiops.loops.wording import patient_reason
-from governance.audit.models import AuditAction
-from governance.audit.services import audit_record, audit_record_denied
 from governance.models import ApprovalPolicy, SignatureMeaning
 from governance.policy import TierInput, proposal_tier
 from governance.selectors import autonomy_bounds_current, effective_bounds

@@ -12,9 +12,9 @@ from django.core.exceptions import PermissionDenied
 from django.db import transaction
 from django.http import HttpRequest, HttpResponse
 
+from clinaiops.audit.models import AuditAction
+from clinaiops.audit.services import audit_record, audit_record_denied
 from clinaiops.core.models import Role, User
-from governance.audit.models import AuditAction
-from governance.audit.services import audit_record, audit_record_denied
 
 View = Callable[..., HttpResponse]
 

@@ -17,6 +17,10 @@ from django.utils import timezone
 from django.utils.safestring import mark_safe
 from django.views.decorators.http import require_POST
 
+from clinaiops.audit.models import AuditAction
+from clinaiops.audit.selectors import audit_event_list
+from clinaiops.audit.services import audit_record
+from clinaiops.audit.verify import ledger_verify
 from clinaiops.care.models import Alert, Patient, RegimenChange
 from clinaiops.care.selectors import (
     alert_list_visible,
@@ -34,10 +38,6 @@ from clinaiops.loops.services import evaluate_on_demand, review_decide
 from clinaiops.portal.access import access_denied_record, patient_record_viewed, roles_required
 from clinaiops.portal.charts import BPPoint, bp_trend_svg, factor_bars_svg, probability_bars_svg
 from clinaiops.portal.forms import BoundsForm, BreakGlassForm, PolicyForm, ReviewDecisionForm
-from governance.audit.models import AuditAction
-from governance.audit.selectors import audit_event_list
-from governance.audit.services import audit_record
-from governance.audit.verify import ledger_verify
 from governance.models import ApprovalPolicy
 from governance.policy import REASON_SHORT, REASON_TEXT, EffectiveBounds
 from governance.selectors import access_accounting, autonomy_bounds_current, autonomy_bounds_history, effective_bounds

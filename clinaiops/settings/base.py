@@ -27,7 +27,7 @@ INSTALLED_APPS = [
     "drf_spectacular",
     "axes",
     "clinaiops.core",
-    "governance.audit",
+    "clinaiops.audit",
     "clinaiops.care",
     "inference",
     "inference.monitoring",
@@ -129,7 +129,7 @@ CELERY_RESULT_BACKEND = None
 CELERY_BEAT_SCHEDULE = {
     "evaluations-schedule": {"task": "clinaiops.loops.tasks.evaluations_schedule", "schedule": 3600.0},
     "alerts-escalate": {"task": "clinaiops.loops.tasks.alerts_escalate", "schedule": 300.0},
-    "audit-checkpoint": {"task": "governance.audit.tasks.audit_checkpoint_create", "schedule": 3600.0},
+    "audit-checkpoint": {"task": "clinaiops.audit.tasks.audit_checkpoint_create", "schedule": 3600.0},
     "drift-report-daily": {"task": "inference.monitoring.tasks.drift_report_compute", "schedule": 86400.0},
     "canary-breaker-check": {"task": "inference.monitoring.tasks.canary_breaker_check", "schedule": 900.0},
 }
@@ -172,6 +172,10 @@ AUDIT_SIGNING_KEY = env_str("AUDIT_SIGNING_KEY", "")
 AUDIT_SIGNING_KEY_ID = env_str("AUDIT_SIGNING_KEY_ID", "")
 AUDIT_TRUSTED_PUBLIC_KEYS = env_list("AUDIT_TRUSTED_PUBLIC_KEYS", [])
 AUDIT_KEY_DIR = VAR_DIR / "keys"
+# HMAC key for digests of clinical values and free text in audit payloads (clinaiops/audit/digests.py): base64 of
+# 32 random bytes. Empty: a development key generated under AUDIT_KEY_DIR. Production must set it.
+AUDIT_DIGEST_KEY = env_str("AUDIT_DIGEST_KEY", "")
+AUDIT_DIGEST_KEY_ID = env_str("AUDIT_DIGEST_KEY_ID", "")
 DEMO_PASSWORD = env_str("DEMO_PASSWORD", "demo-password")
 
 LOGGING = {

@@ -5,6 +5,7 @@ from __future__ import annotations
 from clinaiops.env import ConfigurationError, env_bool
 from clinaiops.settings.base import *  # noqa: F403
 from clinaiops.settings.base import (
+    AUDIT_DIGEST_KEY,
     AUDIT_SIGNING_KEY,
     CELERY_BROKER_URL,
     DEFAULT_SECRET_KEY,
@@ -17,6 +18,10 @@ if SECRET_KEY == DEFAULT_SECRET_KEY or len(SECRET_KEY) < 32:
     raise ConfigurationError("SECRET_KEY must be set to a random value of at least 32 characters in production")
 if not AUDIT_SIGNING_KEY:
     raise ConfigurationError("AUDIT_SIGNING_KEY (base64 Ed25519 seed) must be set in production")
+if not AUDIT_DIGEST_KEY:
+    raise ConfigurationError(
+        "AUDIT_DIGEST_KEY (base64 of 32 random bytes, for keyed audit digests) must be set in production"
+    )
 if not MODEL_SIGNING_KEY:
     raise ConfigurationError("MODEL_SIGNING_KEY (base64 Ed25519 seed) must be set in production")
 if not MODEL_GATE_FAIRNESS_ENFORCED:

@@ -76,7 +76,7 @@ def test_implausible_reading_is_refused_with_a_field_message_and_nothing_is_stor
 
 
 def test_refusal_is_audited_without_the_values(patient: Patient, api_client_for: Callable[[User], APIClient]) -> None:
-    from governance.audit.models import AuditEvent
+    from clinaiops.audit.models import AuditEvent
 
     api_client_for(patient.user).post("/api/v1/readings/", _body(systolic=299, diastolic=250), format="json")
     event = AuditEvent.objects.get(action="reading.refused")

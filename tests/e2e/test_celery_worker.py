@@ -16,11 +16,11 @@ from typing import Any
 import pytest
 from django.utils import timezone
 
+from clinaiops.audit.models import AuditEvent
+from clinaiops.audit.verify import ledger_verify
 from clinaiops.care.models import Patient
 from clinaiops.loops.models import Recommendation, Trigger
 from clinaiops.loops.tasks import evaluation_run_task
-from governance.audit.models import AuditEvent
-from governance.audit.verify import ledger_verify
 from inference.models import ModelVersion
 from tests.conftest import readings_add
 from tests.e2e.conftest import Worker

@@ -10,10 +10,10 @@ from django.test import Client
 from django.utils import timezone
 from rest_framework.test import APIClient
 
+from clinaiops.audit.models import AuditEvent
 from clinaiops.care.models import Alert, BreakGlassGrant, Patient
 from clinaiops.core.models import User
 from clinaiops.loops.services import evaluation_run
-from governance.audit.models import AuditEvent
 from governance.models import ApprovalPolicy
 from governance.policy import EffectiveBounds
 from governance.services import SignatureRefused, approval_policy_current, autonomy_bounds_set

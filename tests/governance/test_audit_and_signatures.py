@@ -5,12 +5,12 @@ import itertools
 import pytest
 from django.db import DatabaseError, connection, transaction
 
+from clinaiops.audit.models import AuditAction, AuditEvent
+from clinaiops.audit.services import AuditOutsideTransaction, audit_record
+from clinaiops.audit.verify import ledger_verify
 from clinaiops.care.models import Patient
 from clinaiops.core.errors import ValidationFailed
 from clinaiops.core.models import User
-from governance.audit.models import AuditAction, AuditEvent
-from governance.audit.services import AuditOutsideTransaction, audit_record
-from governance.audit.verify import ledger_verify
 from governance.models import Signature
 from governance.policy import EffectiveBounds
 from governance.services import SignatureRefused, autonomy_bounds_set, bounds_content, signature_verify

@@ -11,9 +11,9 @@ import pytest
 from django.core.management import call_command
 from django.core.management.base import CommandError
 
+from clinaiops.audit.models import AuditEvent
 from clinaiops.core.errors import ApplicationError, Conflict, InvalidTransition, PermissionRefused, ValidationFailed
 from clinaiops.core.models import Role, User
-from governance.audit.models import AuditEvent
 from governance.models import ModelSignoff, Signature
 from governance.services import SignatureRefused
 from governance.signoffs import model_signoff_create, model_signoff_verify, model_signoffs_missing

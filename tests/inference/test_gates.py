@@ -56,7 +56,7 @@ def test_a_candidate_trained_on_labels_biased_by_skin_tone_is_rejected_by_the_fa
     assert any(failure.startswith("skin_tone:") for failure in fairness["failures"])
     transition = audit_actions(object_type="model_version", action="model.transitioned")
     assert transition == ["model.transitioned"]
-    from governance.audit.models import AuditEvent
+    from clinaiops.audit.models import AuditEvent
 
     payload = AuditEvent.objects.get(object_type="model_version", action="model.transitioned").payload_data
     assert payload["to"] == "rejected" and payload["failed_gates"] == ["fairness"]

@@ -76,7 +76,7 @@ def test_rollback_restores_the_previous_version_and_history_answers_which_served
     assert serving_version_at(arm=Arm.PRODUCTION, at=while_second_served) == second_model
     assert serving_version_at(arm=Arm.PRODUCTION, at=timezone.now()) == deployed_model
     assert serving_version_at(arm=Arm.PRODUCTION, at=event.set_at - timedelta(days=1)) is None
-    from governance.audit.models import AuditEvent
+    from clinaiops.audit.models import AuditEvent
 
     audited = AuditEvent.objects.filter(object_type="serving_pointer").order_by("-seq").first()
     assert audited is not None and audited.actor == safety_officer
@@ -136,7 +136,7 @@ def test_the_circuit_breaker_rollback_is_recorded_as_a_system_rollback(
     event = serving_rollback_automatic(arm=Arm.CANARY, system_reason="circuit_breaker")
 
     assert event.is_rollback and event.set_by is None and event.model_version == deployed_model
-    from governance.audit.models import AuditEvent
+    from clinaiops.audit.models import AuditEvent
 
     audited = AuditEvent.objects.filter(object_type="serving_pointer").order_by("-seq").first()
     assert audited is not None and audited.actor is None

@@ -10,11 +10,11 @@ from typing import Any
 import pytest
 from django.utils import timezone
 
+from clinaiops.audit.models import AuditEvent
 from clinaiops.care.models import CareTeam, Patient
 from clinaiops.care.services import ReadingInput
 from clinaiops.core.models import User
 from clinaiops.loops.services import evaluation_run, reading_ingest, review_decide
-from governance.audit.models import AuditEvent
 from inference.models import ModelVersion, ServingPointerEvent
 from inference.monitoring.contracts import ArmPerformance, BreakerThresholds
 from inference.monitoring.models import CanaryState, CircuitBreakerEvent, MonitoringAlert, PredictionLog

@@ -8,11 +8,11 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
+from clinaiops.audit.models import AuditEvent
 from clinaiops.care.models import CareTeam, Patient
 from clinaiops.core.errors import InvalidTransition, PermissionRefused
 from clinaiops.core.models import User
 from clinaiops.loops.services import evaluation_run
-from governance.audit.models import AuditEvent
 from inference.deployment import canary_bucket, routing_for_patient
 from inference.models import ModelVersion
 from inference.monitoring.models import PredictionLog

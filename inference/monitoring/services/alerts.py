@@ -9,10 +9,10 @@ from django.db import IntegrityError, transaction
 from django.db.models import F
 from django.utils import timezone
 
+from clinaiops.audit.models import AuditAction
+from clinaiops.audit.services import audit_record, audit_record_denied
 from clinaiops.core.errors import InvalidTransition, NotFound, PermissionRefused
 from clinaiops.core.models import Role, User
-from governance.audit.models import AuditAction
-from governance.audit.services import audit_record, audit_record_denied
 from inference.artifacts import ArtifactMissing, ArtifactTampered, artifact_get
 from inference.models import ModelVersion
 from inference.monitoring.models import (

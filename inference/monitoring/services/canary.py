@@ -7,10 +7,10 @@ from datetime import datetime
 from django.db import transaction
 from django.utils import timezone
 
+from clinaiops.audit.models import AuditAction
+from clinaiops.audit.services import audit_record, audit_record_denied
 from clinaiops.core.errors import InvalidTransition, PermissionRefused
 from clinaiops.core.models import Role, User
-from governance.audit.models import AuditAction
-from governance.audit.services import audit_record, audit_record_denied
 from inference.models import Arm, ServingPointer
 from inference.monitoring.contracts import ArmPerformance, BreakerThresholds
 from inference.monitoring.models import (

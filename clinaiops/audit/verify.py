@@ -23,7 +23,7 @@ from datetime import datetime
 from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 
-from governance.audit.chain import GENESIS_HASH, TIMESTAMP_FORMAT, checkpoint_message, event_canonical
+from clinaiops.audit.chain import GENESIS_HASH, TIMESTAMP_FORMAT, checkpoint_message, event_canonical
 
 EDITED = "edited event"
 DELETED = "deleted event"
@@ -210,7 +210,7 @@ def ledger_row(seq: int) -> EventRow | None:
 
 
 def ledger_checkpoints() -> list[CheckpointRow]:
-    from governance.audit.models import AuditCheckpoint
+    from clinaiops.audit.models import AuditCheckpoint
 
     return [
         (c.seq, c.head_hash, c.event_count, c.created_at.strftime(TIMESTAMP_FORMAT), c.key_id, c.signature)
@@ -219,7 +219,7 @@ def ledger_checkpoints() -> list[CheckpointRow]:
 
 
 def ledger_lookup(hash_hex: str) -> int | None:
-    from governance.audit.models import AuditEvent
+    from clinaiops.audit.models import AuditEvent
 
     seq: int | None = AuditEvent.objects.filter(hash=hash_hex).values_list("seq", flat=True).first()
     return seq
@@ -227,7 +227,7 @@ def ledger_lookup(hash_hex: str) -> int | None:
 
 def ledger_verify() -> VerificationResult:
     """Verify the database's ledger and checkpoints against the trusted keys."""
-    from governance.audit.keys import audit_trusted_public_keys
+    from clinaiops.audit.keys import audit_trusted_public_keys
 
     return chain_verify(
         links_from_rows(ledger_rows()),

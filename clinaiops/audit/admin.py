@@ -3,7 +3,7 @@ from typing import Any
 from django.contrib import admin
 from django.http import HttpRequest
 
-from governance.audit.models import AuditEvent
+from clinaiops.audit.models import AuditEvent
 
 
 @admin.register(AuditEvent)

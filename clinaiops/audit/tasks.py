@@ -2,10 +2,10 @@ from __future__ import annotations
 
 from celery import shared_task
 
-from governance.audit.services import audit_checkpoint_create
+from clinaiops.audit.services import audit_checkpoint_create
 
 
-@shared_task(acks_late=True, name="governance.audit.tasks.audit_checkpoint_create")
+@shared_task(acks_late=True, name="clinaiops.audit.tasks.audit_checkpoint_create")
 def audit_checkpoint_create_task() -> int | None:
     checkpoint = audit_checkpoint_create(reason="scheduled")
     return checkpoint.seq if checkpoint else None

@@ -5,7 +5,7 @@ from typing import Any
 
 from django.core.management.base import BaseCommand, CommandError
 
-from governance.audit.verify import ledger_verify
+from clinaiops.audit.verify import ledger_verify
 
 
 class Command(BaseCommand):

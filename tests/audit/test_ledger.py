@@ -11,12 +11,12 @@ from django.db import DatabaseError, connection, connections, transaction
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from clinaiops.audit.chain import TIMESTAMP_FORMAT, event_canonical
+from clinaiops.audit.models import AuditAction, AuditCheckpoint, AuditEvent
+from clinaiops.audit.services import audit_checkpoint_create, audit_record
+from clinaiops.audit.synthetic import synthetic_ledger_create
+from clinaiops.audit.verify import DELETED, EDITED, FORGED_CHECKPOINT, INSERTED, REORDERED, TRUNCATED, ledger_verify
 from clinaiops.core.canonical import canonical_bytes
-from governance.audit.chain import TIMESTAMP_FORMAT, event_canonical
-from governance.audit.models import AuditAction, AuditCheckpoint, AuditEvent
-from governance.audit.services import audit_checkpoint_create, audit_record
-from governance.audit.synthetic import synthetic_ledger_create
-from governance.audit.verify import DELETED, EDITED, FORGED_CHECKPOINT, INSERTED, REORDERED, TRUNCATED, ledger_verify
 
 text = st.text(st.characters(blacklist_categories=("Cs",)), max_size=20)
 
@@ -151,7 +151,7 @@ def _mutate(kind: str, rng: random.Random) -> tuple[str, int]:
         return DELETED, k
     if kind == "insert":
         # Make room at k, then insert a forged event whose hash the DBA computed correctly.
-        from governance.audit.chain import event_hash
+        from clinaiops.audit.chain import event_hash
 
         _sql("UPDATE audit_auditevent SET seq = -(seq + 1) WHERE seq >= %s", [k])
         _sql("UPDATE audit_auditevent SET seq = -seq WHERE seq < 0")

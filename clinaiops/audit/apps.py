@@ -2,6 +2,6 @@ from django.apps import AppConfig
 
 
 class AuditConfig(AppConfig):
-    name = "governance.audit"
+    name = "clinaiops.audit"
     label = "audit"
     verbose_name = "Audit ledger"

@@ -4,7 +4,7 @@ from typing import Any
 
 from django.core.management.base import BaseCommand
 
-from governance.audit.services import audit_checkpoint_create
+from clinaiops.audit.services import audit_checkpoint_create
 
 
 class Command(BaseCommand):

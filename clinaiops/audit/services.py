@@ -8,7 +8,6 @@ transaction-scoped advisory lock taken inside `audit_append()` (one round trip p
 
 from __future__ import annotations
 
-import base64
 import ipaddress
 from datetime import UTC, datetime
 from typing import Any
@@ -17,12 +16,12 @@ from django.conf import settings
 from django.db import connection, transaction
 from django.utils import timezone
 
+from clinaiops.audit.chain import GENESIS_HASH, TIMESTAMP_FORMAT, checkpoint_message, event_hash
+from clinaiops.audit.keys import audit_signing_key
+from clinaiops.audit.models import AuditAction, AuditCheckpoint, AuditEvent, AuditOutcome
 from clinaiops.core.canonical import canonical_bytes
 from clinaiops.core.models import Role, User
 from clinaiops.core.request_context import request_context_get
-from governance.audit.chain import GENESIS_HASH, TIMESTAMP_FORMAT, checkpoint_message, event_hash
-from governance.audit.keys import audit_signing_key
-from governance.audit.models import AuditAction, AuditCheckpoint, AuditEvent, AuditOutcome
 
 # Arbitrary constant naming "the audit ledger" among PostgreSQL advisory locks.
 _LEDGER_LOCK_KEY = 0x0C1A_A0D1
@@ -142,7 +141,7 @@ def _checkpoint_write(*, seq: int, head_hash: str, reason: str) -> AuditCheckpoi
         event_count=seq,
         created_at=created_at,
         key_id=key.key_id,
-        signature=base64.b64encode(key.private.sign(message)).decode(),
+        signature=key.sign(message),
         reason=reason,
     )
 

@@ -5,11 +5,10 @@ It writes the same hashes `audit_record` would, but in bulk, so a 100,000-event 
 
 from __future__ import annotations
 
-import base64
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 
-from governance.audit.chain import GENESIS_HASH, TIMESTAMP_FORMAT, checkpoint_message, event_hash
+from clinaiops.audit.chain import GENESIS_HASH, TIMESTAMP_FORMAT, checkpoint_message, event_hash
 
 ACTIONS = ("reading.ingested", "recommendation.created", "review.decided", "patient.viewed", "signature.created")
 
@@ -38,8 +37,8 @@ def synthetic_ledger_create(n: int, *, checkpoint_every: int = 0, batch: int = 5
     """Insert n chained events (and signed checkpoints every `checkpoint_every`) into the database."""
     from django.db import transaction
 
-    from governance.audit.keys import audit_signing_key
-    from governance.audit.models import AuditCheckpoint, AuditEvent
+    from clinaiops.audit.keys import audit_signing_key
+    from clinaiops.audit.models import AuditCheckpoint, AuditEvent
 
     key = audit_signing_key()
     buffer: list[AuditEvent] = []
@@ -61,7 +60,7 @@ def synthetic_ledger_create(n: int, *, checkpoint_every: int = 0, batch: int = 5
                         event_count=event.seq,
                         created_at=created,
                         key_id=key.key_id,
-                        signature=base64.b64encode(key.private.sign(message)).decode(),
+                        signature=key.sign(message),
                         reason="synthetic",
                     )
                 )
