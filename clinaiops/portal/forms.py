@@ -2,6 +2,7 @@ from __future__ import annotations
 
 from django import forms
 
+from clinaiops.core.errors import ApplicationError
 from clinaiops.core.regimen import MAX_STEP, MIN_STEP, REGIMEN_LADDER
 from clinaiops.loops.models import DecisionOutcome
 
@@ -70,3 +71,11 @@ class PolicyForm(forms.Form):
         widget=forms.PasswordInput(attrs={"autocomplete": "current-password"}),
         help_text="Re-enter your password to sign the new policy version.",
     )
+
+
+def form_errors_from(form: forms.Form, exc: ApplicationError) -> None:
+    """Show a service's refusal on the form: its message at the top, each field message at its field."""
+    form.add_error(None, exc.message)
+    for name, problems in exc.fields.items():
+        for problem in problems:
+            form.add_error(name if name in form.fields else None, problem)

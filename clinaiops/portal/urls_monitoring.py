@@ -2,7 +2,7 @@
 
 from django.urls import path
 
-from clinaiops.portal import views_monitoring as views
+from clinaiops.portal.views import monitoring as views
 
 urlpatterns = [
     path("", views.overview, name="monitoring"),

@@ -1,26 +1,19 @@
-"""Clinician portal: server-rendered, no CDN, works offline. Views stay thin: selectors and services do the
-work; every staff read of a patient record is audited."""
+"""Clinician pages: the review queue, a recommendation with its e-signed decision, patients (trend, bounds,
+autonomy, evaluate now), alerts and emergency access. Every staff read of a patient record is audited."""
 
 from __future__ import annotations
 
 from datetime import timedelta
 
-from django import forms
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
-from django.core.exceptions import PermissionDenied
 from django.core.paginator import Paginator
-from django.db import transaction
 from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
 from django.utils import timezone
 from django.utils.safestring import mark_safe
 from django.views.decorators.http import require_POST
 
-from clinaiops.audit.models import AuditAction
-from clinaiops.audit.selectors import audit_event_list
-from clinaiops.audit.services import audit_record
-from clinaiops.audit.verify import ledger_verify
 from clinaiops.care.models import Alert, Patient, RegimenChange
 from clinaiops.care.selectors import (
     alert_list_visible,
@@ -31,30 +24,21 @@ from clinaiops.care.selectors import (
 )
 from clinaiops.care.services import alert_acknowledge, autonomy_resume, break_glass_open
 from clinaiops.core.errors import ApplicationError, NotFound
-from clinaiops.core.models import Role, User
+from clinaiops.core.models import Role
 from clinaiops.core.regimen import REGIMEN_LADDER
 from clinaiops.loops.selectors import recommendation_get_visible, recommendation_list_visible, review_queue
 from clinaiops.loops.services import evaluate_on_demand, review_decide
-from clinaiops.portal.access import access_denied_record, patient_record_viewed, roles_required
+from clinaiops.portal.access import access_denied_record, patient_record_viewed, request_user, roles_required
 from clinaiops.portal.charts import BPPoint, bp_trend_svg, factor_bars_svg, probability_bars_svg
-from clinaiops.portal.forms import BoundsForm, BreakGlassForm, PolicyForm, ReviewDecisionForm
-from governance.models import ApprovalPolicy
+from clinaiops.portal.forms import BoundsForm, BreakGlassForm, ReviewDecisionForm, form_errors_from
 from governance.policy import REASON_SHORT, REASON_TEXT, EffectiveBounds
-from governance.selectors import access_accounting, autonomy_bounds_current, autonomy_bounds_history, effective_bounds
-from governance.services import POLICY_FIELDS, approval_policy_current, approval_policy_revise, autonomy_bounds_set
-from inference.selectors import model_version_list, serving_pointer_list
-
-STAFF = (Role.CLINICIAN, Role.ML_ENGINEER, Role.SAFETY_OFFICER, Role.COMPLIANCE_OFFICER)
-
-
-def _user(request: HttpRequest) -> User:
-    assert isinstance(request.user, User)
-    return request.user
+from governance.selectors import autonomy_bounds_current, autonomy_bounds_history, effective_bounds
+from governance.services import approval_policy_current, autonomy_bounds_set
 
 
 @login_required
 def home(request: HttpRequest) -> HttpResponse:
-    role = _user(request).role
+    role = request_user(request).role
     if role == Role.CLINICIAN:
         return redirect("portal:queue")
     if role in (Role.ML_ENGINEER, Role.SAFETY_OFFICER):
@@ -81,7 +65,7 @@ def _trend_chart(patient_id: int, *, days: int = 30) -> str:
 
 @roles_required(Role.CLINICIAN)
 def queue(request: HttpRequest) -> HttpResponse:
-    items = review_queue(user=_user(request))
+    items = review_queue(user=request_user(request))
     page = Paginator(items, 25).get_page(request.GET.get("page"))
     rows = [(rec, [REASON_SHORT.get(code, code) for code in rec.tier_reasons]) for rec in page.object_list]
     return render(request, "portal/queue.html", {"page": page, "rows": rows, "nav": "queue"})
@@ -89,7 +73,7 @@ def queue(request: HttpRequest) -> HttpResponse:
 
 @roles_required(Role.CLINICIAN)
 def recommendation_detail(request: HttpRequest, pk: int) -> HttpResponse:
-    user = _user(request)
+    user = request_user(request)
     try:
         rec = recommendation_get_visible(user=user, recommendation_id=pk)
     except NotFound as exc:
@@ -135,14 +119,14 @@ def recommendation_detail(request: HttpRequest, pk: int) -> HttpResponse:
 
 @roles_required(Role.CLINICIAN)
 def patient_list(request: HttpRequest) -> HttpResponse:
-    patients = patient_list_visible(user=_user(request)).order_by("code")
+    patients = patient_list_visible(user=request_user(request)).order_by("code")
     page = Paginator(patients, 50).get_page(request.GET.get("page"))
     return render(request, "portal/patients.html", {"page": page, "nav": "patients"})
 
 
 @roles_required(Role.CLINICIAN)
 def patient_detail(request: HttpRequest, pk: int) -> HttpResponse:
-    user = _user(request)
+    user = request_user(request)
     try:
         patient = patient_get_visible(user=user, patient_id=pk)
     except NotFound as exc:
@@ -166,7 +150,7 @@ def patient_detail(request: HttpRequest, pk: int) -> HttpResponse:
                 password=data["password"],
             )  # fmt: skip
         except ApplicationError as exc:
-            _form_errors(bounds_form, exc)
+            form_errors_from(bounds_form, exc)
         else:
             messages.success(request, "New autonomy bounds signed and in force.")
             return redirect("portal:patient", pk=pk)
@@ -206,48 +190,22 @@ def patient_detail(request: HttpRequest, pk: int) -> HttpResponse:
 
 @roles_required(Role.CLINICIAN, Role.SAFETY_OFFICER)
 def alert_list(request: HttpRequest) -> HttpResponse:
-    alerts = alert_list_visible(user=_user(request))
+    alerts = alert_list_visible(user=request_user(request))
     return render(request, "portal/alerts.html", {"alerts": alerts[:200], "nav": "alerts"})
 
 
 @require_POST
 @roles_required(Role.CLINICIAN, Role.SAFETY_OFFICER)
 def alert_ack(request: HttpRequest, pk: int) -> HttpResponse:
-    alert = alert_list_visible(user=_user(request), status=None).filter(pk=pk).first()
+    alert = alert_list_visible(user=request_user(request), status=None).filter(pk=pk).first()
     if alert is None:
         raise Http404("No such alert.")
     try:
-        alert_acknowledge(alert=alert, actor=_user(request))
+        alert_acknowledge(alert=alert, actor=request_user(request))
         messages.success(request, "Alert acknowledged.")
     except ApplicationError as exc:
         messages.error(request, exc.message)
     return redirect("portal:alerts")
-
-
-@roles_required(Role.ML_ENGINEER, Role.SAFETY_OFFICER, Role.COMPLIANCE_OFFICER, Role.CLINICIAN)
-def models(request: HttpRequest) -> HttpResponse:
-    return render(
-        request,
-        "portal/models.html",
-        {"versions": model_version_list()[:50], "pointers": serving_pointer_list(), "nav": "models"},
-    )
-
-
-@roles_required(Role.COMPLIANCE_OFFICER, Role.SAFETY_OFFICER)
-def audit(request: HttpRequest) -> HttpResponse:
-    events = audit_event_list(
-        object_type=request.GET.get("object_type") or None, object_id=request.GET.get("object_id") or None
-    )
-    page = Paginator(events, 100).get_page(request.GET.get("page"))
-    verification = ledger_verify() if request.GET.get("verify") else None
-    return render(request, "portal/audit.html", {"page": page, "verification": verification, "nav": "audit"})
-
-
-def _form_errors(form: forms.Form, exc: ApplicationError) -> None:
-    form.add_error(None, exc.message)
-    for name, problems in exc.fields.items():
-        for problem in problems:
-            form.add_error(name if name in form.fields else None, problem)
 
 
 def _bounds_initial(patient: Patient) -> dict[str, object]:
@@ -270,101 +228,13 @@ def break_glass(request: HttpRequest) -> HttpResponse:
     if request.method == "POST" and form.is_valid():
         try:
             grant = break_glass_open(
-                actor=_user(request), patient_code=form.cleaned_data["patient_code"], reason=form.cleaned_data["reason"]
+                actor=request_user(request),
+                patient_code=form.cleaned_data["patient_code"],
+                reason=form.cleaned_data["reason"],
             )
         except ApplicationError as exc:
-            _form_errors(form, exc)
+            form_errors_from(form, exc)
         else:
             messages.info(request, f"Emergency access to {grant.patient.code} until {grant.expires_at:%H:%M} UTC.")
             return redirect("portal:patient", pk=grant.patient_id)
     return render(request, "portal/break_glass.html", {"form": form, "nav": "patients"})
-
-
-@roles_required(Role.SAFETY_OFFICER, Role.ML_ENGINEER, Role.COMPLIANCE_OFFICER, Role.CLINICIAN)
-def policy(request: HttpRequest) -> HttpResponse:
-    user = _user(request)
-    current = approval_policy_current()
-    form = PolicyForm(request.POST or None, initial={name: getattr(current, name) for name in POLICY_FIELDS})
-    if request.method == "POST":
-        if user.role != Role.SAFETY_OFFICER:
-            access_denied_record(actor=user, object_type="approval_policy", object_id=current.pk, reason="wrong_role")
-            raise PermissionDenied("Only a clinical safety officer can change the policy.")
-        if form.is_valid():
-            changes = {name: form.cleaned_data[name] for name in POLICY_FIELDS}
-            try:
-                new = approval_policy_revise(actor=user, changes=changes, password=form.cleaned_data["password"])
-            except ApplicationError as exc:
-                _form_errors(form, exc)
-            else:
-                messages.success(request, f"Approval policy v{new.version} signed and in force.")
-                return redirect("portal:policy")
-    history = ApprovalPolicy.objects.select_related("signature").order_by("-version")[:20]
-    fields = [(form[name], getattr(current, name)) for name in POLICY_FIELDS]
-    return render(
-        request,
-        "portal/policy.html",
-        {
-            "current": current,
-            "history": history,
-            "form": form,
-            "fields": fields,
-            "nav": "policy",
-            "can_edit": user.role == Role.SAFETY_OFFICER,
-        },
-    )
-
-
-@roles_required(Role.COMPLIANCE_OFFICER)
-def accounting(request: HttpRequest) -> HttpResponse:
-    """A patient's accounting of access and disclosure, for the compliance office."""
-    user = _user(request)
-    code = (request.GET.get("code") or "").strip().upper()
-    patient = Patient.objects.filter(code=code).first() if code else None
-    entries = []
-    if patient is not None:
-        with transaction.atomic():
-            audit_record(
-                action=AuditAction.PATIENT_RECORD_VIEWED, object_type="patient", object_id=patient.pk, actor=user,
-                payload={"view": "access_accounting", "purpose": "compliance_review"},
-            )  # fmt: skip
-        entries = access_accounting(patient=patient)
-    elif code:
-        messages.error(request, "No patient has that code.")
-    return render(
-        request, "portal/accounting.html", {"patient": patient, "entries": entries, "code": code, "nav": "accounting"}
-    )
-
-
-@roles_required(Role.ML_ENGINEER, Role.SAFETY_OFFICER, Role.COMPLIANCE_OFFICER, Role.CLINICIAN)
-def model_detail(request: HttpRequest, pk: int) -> HttpResponse:
-    """A model version's gates, manifest check, sign-offs and lineage: what a safety officer reads before
-    signing it off (`manage.py signoff`) and what an auditor reads afterwards."""
-    from governance.signoffs import model_signoff_list, model_signoff_verify, model_signoffs_missing
-    from inference.gates import gate_summary
-    from inference.manifest import manifest_verify
-    from inference.selectors import serving_history
-
-    version = model_version_list().filter(pk=pk).first()
-    if version is None:
-        raise Http404("No such model version.")
-    gates = [
-        {"name": name, "hard": gate["hard"], "status": gate["status"], "summary": gate_summary(name, gate)}
-        for name, gate in version.gates.items()
-    ]
-    failures = [f for gate in version.gates.values() if gate["hard"] for f in gate.get("failures", [])]
-    findings = [r for gate in version.gates.values() for r in gate.get("review_reasons", [])]
-    signoffs = [(signoff, model_signoff_verify(signoff)) for signoff in model_signoff_list(version=version)]
-    context = {
-        "version": version,
-        "run": version.training_run,
-        "snapshot": version.training_run.snapshot,
-        "gates": gates,
-        "failures": failures,
-        "findings": findings,
-        "manifest": manifest_verify(version),
-        "signoffs": signoffs,
-        "missing": model_signoffs_missing(version=version),
-        "history": serving_history(version=version)[:50],
-        "nav": "models",
-    }
-    return render(request, "portal/model.html", context)

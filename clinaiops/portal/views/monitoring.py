@@ -17,8 +17,8 @@ from django.utils.safestring import mark_safe
 from django.views.decorators.http import require_POST
 
 from clinaiops.core.errors import ApplicationError
-from clinaiops.core.models import Role, User
-from clinaiops.portal.access import roles_required
+from clinaiops.core.models import Role
+from clinaiops.portal.access import request_user, roles_required
 from clinaiops.portal.charts_monitoring import bin_labels, drift_histogram_svg, psi_bars_svg
 from inference.drift import PSI_SEVERE, PSI_WATCH
 from inference.features import FEATURE_LABELS
@@ -36,11 +36,6 @@ READERS = (Role.ML_ENGINEER, Role.SAFETY_OFFICER, Role.COMPLIANCE_OFFICER)
 ACKNOWLEDGERS = (Role.ML_ENGINEER, Role.SAFETY_OFFICER)
 
 
-def _user(request: HttpRequest) -> User:
-    assert isinstance(request.user, User)
-    return request.user
-
-
 @roles_required(*READERS)
 def overview(request: HttpRequest) -> HttpResponse:
     canary = canary_overview()
@@ -52,7 +47,7 @@ def overview(request: HttpRequest) -> HttpResponse:
         "shadows": shadow_agreement(),
         "alerts": monitoring_alert_list(status=MonitoringAlertStatus.OPEN)[:5],
         "reports": drift_report_list()[:5],
-        "can_advance": _user(request).role == Role.ML_ENGINEER,
+        "can_advance": request_user(request).role == Role.ML_ENGINEER,
         "nav": "monitoring",
     }
     return render(request, "portal/monitoring/overview.html", context)
@@ -61,7 +56,7 @@ def overview(request: HttpRequest) -> HttpResponse:
 @roles_required(*READERS)
 def drift_list(request: HttpRequest) -> HttpResponse:
     page = Paginator(drift_report_list(), 25).get_page(request.GET.get("page"))
-    context = {"page": page, "can_run": _user(request).role in ACKNOWLEDGERS, "nav": "monitoring"}
+    context = {"page": page, "can_run": request_user(request).role in ACKNOWLEDGERS, "nav": "monitoring"}
     return render(request, "portal/monitoring/drift_list.html", context)
 
 
@@ -69,7 +64,7 @@ def drift_list(request: HttpRequest) -> HttpResponse:
 @roles_required(*ACKNOWLEDGERS)
 def drift_run(request: HttpRequest) -> HttpResponse:
     try:
-        report = drift_report_compute(actor=_user(request))
+        report = drift_report_compute(actor=request_user(request))
     except ApplicationError as exc:
         messages.error(request, exc.message)
         return redirect("portal:monitoring-drift-list")
@@ -130,7 +125,7 @@ def alert_list(request: HttpRequest) -> HttpResponse:
     context = {
         "page": page,
         "status": status,
-        "can_acknowledge": _user(request).role in ACKNOWLEDGERS,
+        "can_acknowledge": request_user(request).role in ACKNOWLEDGERS,
         "nav": "monitoring",
     }
     return render(request, "portal/monitoring/alerts.html", context)
@@ -140,7 +135,7 @@ def alert_list(request: HttpRequest) -> HttpResponse:
 @roles_required(*ACKNOWLEDGERS)
 def alert_ack(request: HttpRequest, pk: int) -> HttpResponse:
     try:
-        monitoring_alert_acknowledge(actor=_user(request), alert_id=pk)
+        monitoring_alert_acknowledge(actor=request_user(request), alert_id=pk)
     except ApplicationError as exc:
         if exc.status == 404:
             raise Http404(exc.message) from exc
@@ -154,7 +149,7 @@ def alert_ack(request: HttpRequest, pk: int) -> HttpResponse:
 @roles_required(Role.ML_ENGINEER)
 def canary_advance(request: HttpRequest) -> HttpResponse:
     try:
-        state = canary_stage_advance(actor=_user(request))
+        state = canary_stage_advance(actor=request_user(request))
     except ApplicationError as exc:
         messages.error(request, exc.message)
     else:
