@@ -38,10 +38,38 @@ class AuditAction(models.TextChoices):
     MODEL_REGISTERED = "model.registered"
     MODEL_TRANSITIONED = "model.transitioned"
     SERVING_POINTER_SET = "serving.pointer_set"
+    # The model lifecycle's own events (issue 7: an action says what happened, not "pointer set" or "policy").
+    CANARY_STAGE_ADVANCED = "canary.stage_advanced"
+    CIRCUIT_BREAKER_TRIPPED = "canary.breaker_tripped"
+    CHANGE_CONTROL_PLAN_DECLARED = "change_control.plan_declared"
+    DRIFT_REPORT_CREATED = "drift.report_created"
     EXPORT_CREATED = "export.created"
+    EXPORT_DOWNLOADED = "export.downloaded"
+    LEDGER_VERIFIED = "audit.verified"
     CHECKPOINT_CREATED = "audit.checkpoint_created"
     ACCOUNT_LOCKED = "account.locked"
+    # Sessions and tokens (issue 8 §4): API sign-out, a refused reuse of a spent refresh token (its sign-in is
+    # revoked), a password change (every API token revoked), and the second factor.
+    SIGNED_OUT = "auth.signed_out"
+    TOKEN_REUSE_REFUSED = "auth.token_reuse_refused"  # noqa: S105 - an action name, not a secret
+    PASSWORD_CHANGED = "account.password_changed"  # noqa: S105 - an action name, not a secret
+    MFA_ENROLLED = "mfa.enrolled"
+    MFA_REMOVED = "mfa.removed"
+    MFA_REFUSED = "mfa.refused"
     BREAK_GLASS = "access.break_glass"
+    # Who may see whom, and what a patient's care aims at (issue 7: no change without a service and its event).
+    CARE_TEAM_CREATED = "care_team.created"
+    CARE_TEAM_MEMBER_ADDED = "care_team.member_added"
+    CARE_TEAM_MEMBER_REMOVED = "care_team.member_removed"
+    PATIENT_TEAM_ASSIGNED = "patient.team_assigned"
+    PATIENT_TARGET_SET = "patient.target_set"
+    USER_ROLE_SET = "user.role_set"
+    DOSE_LOGGED = "dose.logged"
+    EVALUATION_REFUSED = "evaluation.refused"
+    # Encryption at rest (issue 8 §3): a staff search by identifier (counts and ids, never the term), and key rotation.
+    PATIENT_SEARCHED = "patient.searched"
+    KEYS_ROTATION_STARTED = "keys.rotation_started"
+    KEYS_ROTATED = "keys.rotated"
 
 
 class AuditOutcome(models.TextChoices):
@@ -88,7 +116,8 @@ class AuditEvent(models.Model):
 
 class AuditCheckpoint(models.Model):
     """An Ed25519 signature over the ledger head: proves what the ledger held at `seq`, so later deletion,
-    truncation or rewriting of anything up to it is detectable even by someone who can recompute hashes."""
+    truncation or rewriting of anything up to it is detectable even by someone who can recompute hashes. Each is
+    also published to the witness outside the database (clinaiops.audit.witness)."""
 
     seq = models.BigIntegerField(unique=True)
     head_hash = models.CharField(max_length=64)
@@ -97,6 +126,10 @@ class AuditCheckpoint(models.Model):
     key_id = models.CharField(max_length=32)
     signature = models.CharField(max_length=128)
     reason = models.CharField(max_length=32)
+    # The signed hash prefixes of the events segment_start..seq (clinaiops.audit.chain.segment_hashes), which name
+    # the edited event even after every hash after it was recomputed. Empty (and None) on checkpoints made before.
+    segment_start = models.BigIntegerField(null=True, blank=True)
+    segment_hashes = models.TextField(blank=True, default="")
 
     class Meta:
         ordering = ["seq"]

@@ -4,21 +4,39 @@
 commit or roll back together. Appends are serialized so the chain never forks: on PostgreSQL with a
 transaction-scoped advisory lock taken inside `audit_append()` (one round trip per event; see migration
 0003), on SQLite by the IMMEDIATE transaction mode set in clinaiops.env.
+
+On PostgreSQL the runtime role has no INSERT on the ledger tables: it appends through the SECURITY DEFINER
+functions `audit_append()` and `audit_checkpoint_append()` (migration 0005, docs/security.md).
+
+Checkpoints (`audit_checkpoint_create`) are made every AUDIT_CHECKPOINT_EVERY events, after the commit of the
+event that lands on the multiple and in a transaction of their own, and every AUDIT_CHECKPOINT_INTERVAL_SECONDS
+by beat. Each is published to the witness (clinaiops.audit.witness) after it commits.
 """
 
 from __future__ import annotations
 
 import ipaddress
+import logging
 from datetime import UTC, datetime
+from functools import partial
 from typing import Any
 
 from django.conf import settings
 from django.db import connection, transaction
 from django.utils import timezone
 
-from clinaiops.audit.chain import GENESIS_HASH, TIMESTAMP_FORMAT, checkpoint_message, event_hash
-from clinaiops.audit.keys import audit_signing_key
+from clinaiops.audit.chain import (
+    GENESIS_HASH,
+    SEGMENT_MAX_EVENTS,
+    TIMESTAMP_FORMAT,
+    SignedCheckpoint,
+    event_hash,
+    segment_hashes,
+)
+from clinaiops.audit.keys import audit_signing_key, audit_trusted_public_keys
 from clinaiops.audit.models import AuditAction, AuditCheckpoint, AuditEvent, AuditOutcome
+from clinaiops.audit.verify import checkpoint_signature_valid, checkpoint_signed
+from clinaiops.audit.witness import WitnessPublishFailed, witness_publish, witness_read
 from clinaiops.core.canonical import canonical_bytes
 from clinaiops.core.models import Role, User
 from clinaiops.core.request_context import request_context_get
@@ -26,6 +44,9 @@ from clinaiops.core.request_context import request_context_get
 # Arbitrary constant naming "the audit ledger" among PostgreSQL advisory locks.
 _LEDGER_LOCK_KEY = 0x0C1A_A0D1
 _APPEND = "SELECT * FROM audit_append(%s, %s, %s, %s, %s, %s, %s, %s, %s, %s)"
+_CHECKPOINT_APPEND = "SELECT audit_checkpoint_append(%s, %s, %s, %s, %s, %s, %s, %s, %s)"
+
+logger = logging.getLogger(__name__)
 
 
 class AuditOutsideTransaction(RuntimeError):
@@ -121,49 +142,112 @@ def audit_record(
             seq=seq, recorded_at=recorded_at, ip=ip, prev_hash=prev_hash, hash=digest, **fields
         )
     if seq % settings.AUDIT_CHECKPOINT_EVERY == 0:
-        _checkpoint_write(seq=seq, head_hash=digest, reason="periodic")
+        # After commit and in a transaction of its own: a failed checkpoint must never roll back the clinical write
+        # that happens to land on the multiple (issue 8). A missed one is made by the next scheduled run.
+        transaction.on_commit(partial(_checkpoint_after_commit, seq))
     return event
 
 
-def _checkpoint_write(*, seq: int, head_hash: str, reason: str) -> AuditCheckpoint:
+def _checkpoint_after_commit(seq: int) -> None:
+    # The task module imports this one, hence the import here.
+    from clinaiops.audit.tasks import audit_checkpoint_create_task
+
+    try:
+        audit_checkpoint_create_task.delay("periodic")
+    except Exception:  # after commit nothing may undo the write: log it; the scheduled run makes the checkpoint
+        logger.exception("audit checkpoint after seq %s failed; the next scheduled run makes it", seq)
+
+
+def _checkpoint_write(*, seq: int, head_hash: str, created_at: datetime, reason: str, after: int) -> AuditCheckpoint:
+    """Sign and store a checkpoint over `seq`, fingerprinting the events after `after` (the previous checkpoint)."""
     key = audit_signing_key()
-    created_at = timezone.now().astimezone(UTC)
-    message = checkpoint_message(
-        seq=seq,
-        head_hash=head_hash,
-        event_count=seq,
-        created_at=created_at.strftime(TIMESTAMP_FORMAT),
-        key_id=key.key_id,
+    segment_start = max(after + 1, seq - SEGMENT_MAX_EVENTS + 1)
+    hashes = list(
+        AuditEvent.objects.filter(seq__gte=segment_start, seq__lte=seq).order_by("seq").values_list("hash", flat=True)
     )
-    return AuditCheckpoint.objects.create(
-        seq=seq,
-        head_hash=head_hash,
-        event_count=seq,
-        created_at=created_at,
-        key_id=key.key_id,
-        signature=key.sign(message),
-        reason=reason,
-    )
-
-
-@transaction.atomic
-def audit_checkpoint_create(*, reason: str = "on_demand") -> AuditCheckpoint | None:
-    """Sign the current head (idempotent: the head already checkpointed returns that checkpoint)."""
-    head_seq, head_hash, _ = _head_and_clock()
-    if head_seq == 0:
-        return None
-    existing = AuditCheckpoint.objects.filter(seq=head_seq).first()
-    if existing is not None:
-        return existing
-    checkpoint = _checkpoint_write(seq=head_seq, head_hash=head_hash, reason=reason)
-    audit_record(
-        action=AuditAction.CHECKPOINT_CREATED,
-        object_type="audit_checkpoint",
-        object_id=checkpoint.pk,
-        system_reason=reason,
-        payload={"seq": head_seq, "head_hash": head_hash, "key_id": checkpoint.key_id},
-    )
+    unsigned = SignedCheckpoint(
+        seq=seq, head_hash=head_hash, event_count=seq, created_at=created_at.strftime(TIMESTAMP_FORMAT),
+        key_id=key.key_id, signature="", segment_start=segment_start, segment_hashes=segment_hashes(hashes),
+    )  # fmt: skip
+    signature = key.sign(unsigned.message())
+    fields: dict[str, Any] = {
+        "seq": seq, "head_hash": head_hash, "event_count": seq, "created_at": created_at, "key_id": key.key_id,
+        "signature": signature, "reason": reason, "segment_start": segment_start,
+        "segment_hashes": unsigned.segment_hashes,
+    }  # fmt: skip
+    if connection.vendor != "postgresql":
+        return AuditCheckpoint.objects.create(**fields)
+    # The runtime role may not insert into the ledger tables; the SECURITY DEFINER function checks that the
+    # checkpoint names the event it claims to and inserts it.
+    with connection.cursor() as cursor:
+        cursor.execute(
+            _CHECKPOINT_APPEND,
+            [seq, head_hash, seq, created_at, key.key_id, signature, reason, segment_start, unsigned.segment_hashes],
+        )
+        checkpoint_id = cursor.fetchone()[0]
+    checkpoint = AuditCheckpoint(id=checkpoint_id, **fields)
+    checkpoint._state.adding = False
     return checkpoint
+
+
+def audit_checkpoint_create(*, reason: str = "on_demand") -> AuditCheckpoint | None:
+    """Sign the current head, record that in the ledger, and publish it to the witness after commit.
+
+    Idempotent: when nothing but the previous checkpoint's own event was written since it, that checkpoint is
+    returned and nothing is written, so the scheduled run adds no events to an idle ledger. None when empty."""
+    with transaction.atomic():
+        head_seq, head_hash, clock = _head_and_clock()
+        if head_seq == 0:
+            return None
+        latest = AuditCheckpoint.objects.order_by("-seq").first()
+        if latest is not None and latest.seq >= head_seq - 1:
+            head_action = AuditEvent.objects.filter(seq=head_seq).values_list("action", flat=True).first()
+            if latest.seq == head_seq or head_action == AuditAction.CHECKPOINT_CREATED:
+                return latest
+        checkpoint = _checkpoint_write(
+            seq=head_seq, head_hash=head_hash, created_at=clock, reason=reason, after=latest.seq if latest else 0
+        )
+        audit_record(
+            action=AuditAction.CHECKPOINT_CREATED,
+            object_type="audit_checkpoint",
+            object_id=checkpoint.pk,
+            system_reason=reason,
+            payload={"seq": head_seq, "head_hash": head_hash, "key_id": checkpoint.key_id},
+        )
+        # Published only once it is committed: a witness entry must never name a checkpoint that rolled back.
+        transaction.on_commit(partial(_witness_publish_after_commit, checkpoint_signed(checkpoint)))
+    return checkpoint
+
+
+def _witness_publish_after_commit(checkpoint: SignedCheckpoint) -> None:
+    try:
+        witness_publish(checkpoint)
+    except Exception:  # the checkpoint is committed; the scheduled catch-up publishes it again
+        logger.exception("audit checkpoint at seq %s is not in the witness yet", checkpoint.seq)
+
+
+def audit_witness_catch_up() -> list[int]:
+    """Publish the signed checkpoints that the readable witness lacks (a crash or a sink outage between commit and
+    publish); return their seqs. Checkpoints whose signature fails are left out: the verifier names them."""
+    witness = witness_read()
+    if witness is None:
+        return []
+    present = {entry.seq for entry in witness.entries}
+    trusted = audit_trusted_public_keys()
+    published = []
+    for checkpoint in AuditCheckpoint.objects.order_by("seq").iterator():
+        if checkpoint.seq in present:
+            continue
+        signed = checkpoint_signed(checkpoint)
+        if not checkpoint_signature_valid(signed, trusted):
+            continue
+        try:
+            witness_publish(signed)
+        except WitnessPublishFailed:
+            logger.exception("audit witness catch-up stopped at seq %s", checkpoint.seq)
+            break
+        published.append(checkpoint.seq)
+    return published
 
 
 def audit_record_denied(

@@ -6,9 +6,17 @@ It writes the same hashes `audit_record` would, but in bulk, so a 100,000-event 
 from __future__ import annotations
 
 from collections.abc import Iterator
+from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 
-from clinaiops.audit.chain import GENESIS_HASH, TIMESTAMP_FORMAT, checkpoint_message, event_hash
+from clinaiops.audit.chain import (
+    GENESIS_HASH,
+    SEGMENT_MAX_EVENTS,
+    TIMESTAMP_FORMAT,
+    SignedCheckpoint,
+    event_hash,
+    segment_hashes,
+)
 
 ACTIONS = ("reading.ingested", "recommendation.created", "review.decided", "patient.viewed", "signature.created")
 
@@ -33,26 +41,36 @@ def synthetic_events(n: int, *, start_seq: int = 1, prev_hash: str = GENESIS_HAS
         yield fields
 
 
-def synthetic_ledger_create(n: int, *, checkpoint_every: int = 0, batch: int = 5000) -> None:
-    """Insert n chained events (and signed checkpoints every `checkpoint_every`) into the database."""
+def synthetic_ledger_create(n: int, *, checkpoint_every: int = 0, batch: int = 5000, witness: bool = False) -> None:
+    """Insert n chained events (and signed checkpoints every `checkpoint_every`, with their segment hashes) into
+    the database; with `witness`, publish each checkpoint to the configured witness as well, as the service
+    does after commit."""
     from django.db import transaction
 
     from clinaiops.audit.keys import audit_signing_key
     from clinaiops.audit.models import AuditCheckpoint, AuditEvent
+    from clinaiops.audit.witness import witness_publish, witness_sinks
 
     key = audit_signing_key()
+    sinks = witness_sinks() if witness else []
     buffer: list[AuditEvent] = []
     checkpoints: list[AuditCheckpoint] = []
+    segment: list[str] = []
     with transaction.atomic():
         for fields in synthetic_events(n):
             event = AuditEvent(**fields)
             buffer.append(event)
+            segment.append(event.hash)
             if checkpoint_every and event.seq % checkpoint_every == 0:
                 created = datetime(2026, 6, 1, tzinfo=UTC)
-                message = checkpoint_message(
+                kept = segment[-SEGMENT_MAX_EVENTS:]
+                signed = SignedCheckpoint(
                     seq=event.seq, head_hash=event.hash, event_count=event.seq,
-                    created_at=created.strftime(TIMESTAMP_FORMAT), key_id=key.key_id,
+                    created_at=created.strftime(TIMESTAMP_FORMAT), key_id=key.key_id, signature="",
+                    segment_start=event.seq - len(kept) + 1, segment_hashes=segment_hashes(kept),
                 )  # fmt: skip
+                signed = replace(signed, signature=key.sign(signed.message()))
+                segment.clear()
                 checkpoints.append(
                     AuditCheckpoint(
                         seq=event.seq,
@@ -60,10 +78,14 @@ def synthetic_ledger_create(n: int, *, checkpoint_every: int = 0, batch: int = 5
                         event_count=event.seq,
                         created_at=created,
                         key_id=key.key_id,
-                        signature=key.sign(message),
+                        signature=signed.signature,
                         reason="synthetic",
+                        segment_start=signed.segment_start,
+                        segment_hashes=signed.segment_hashes,
                     )
                 )
+                if sinks:
+                    witness_publish(signed, sinks)
             if len(buffer) >= batch:
                 AuditEvent.objects.bulk_create(buffer)
                 buffer.clear()

@@ -17,8 +17,11 @@ ARTIFACT_ROOT = env_path("ARTIFACT_ROOT", Path(tempfile.mkdtemp(prefix="clinaiop
 # Eager unless a test process (for example a real Celery worker under test) asks otherwise.
 CELERY_TASK_ALWAYS_EAGER = env_bool("CELERY_TASK_ALWAYS_EAGER", True)
 REST_FRAMEWORK = {**REST_FRAMEWORK, "DEFAULT_THROTTLE_RATES": {"token": "1000/min"}}
-AUDIT_KEY_DIR = env_path("AUDIT_KEY_DIR", Path(tempfile.mkdtemp(prefix="clinaiops-keys-")))
-if DATABASES["default"]["ENGINE"] == "django.db.backends.postgresql":  # noqa: F405
-    # pytest-django empties tables between transactional tests with TRUNCATE; the ledger's TRUNCATE trigger
-    # lets a session through only with this setting, which production connections never carry.
-    DATABASES["default"].setdefault("OPTIONS", {})["options"] = "-c clinaiops.allow_ledger_truncate=on"  # noqa: F405
+# Exported, so the processes a test starts (a real Celery worker, a command run as the runtime role) sign and
+# verify audit checkpoints with the same development keys as the test itself.
+if not os.environ.get("AUDIT_KEY_DIR"):
+    os.environ["AUDIT_KEY_DIR"] = tempfile.mkdtemp(prefix="clinaiops-keys-")
+AUDIT_KEY_DIR = env_path("AUDIT_KEY_DIR", Path(os.environ["AUDIT_KEY_DIR"]))
+# No session setting lets anyone past the ledger's TRUNCATE trigger. pytest-django empties tables between
+# transactional tests with TRUNCATE; the suite connects as a superuser, and tests/conftest.py suspends triggers
+# for that flush alone with session_replication_role, which only a superuser may set.

@@ -7,6 +7,7 @@ import threading
 from datetime import UTC, datetime, timedelta
 
 import pytest
+from django.core.management import CommandError, call_command
 from django.db import DatabaseError, connection, connections, transaction
 from hypothesis import given, settings
 from hypothesis import strategies as st
@@ -15,8 +16,18 @@ from clinaiops.audit.chain import TIMESTAMP_FORMAT, event_canonical
 from clinaiops.audit.models import AuditAction, AuditCheckpoint, AuditEvent
 from clinaiops.audit.services import audit_checkpoint_create, audit_record
 from clinaiops.audit.synthetic import synthetic_ledger_create
-from clinaiops.audit.verify import DELETED, EDITED, FORGED_CHECKPOINT, INSERTED, REORDERED, TRUNCATED, ledger_verify
+from clinaiops.audit.verify import (
+    DELETED,
+    EDITED,
+    EMPTY,
+    FORGED_CHECKPOINT,
+    INSERTED,
+    REORDERED,
+    TRUNCATED,
+    ledger_verify,
+)
 from clinaiops.core.canonical import canonical_bytes
+from tests.conftest import audit_actions
 
 text = st.text(st.characters(blacklist_categories=("Cs",)), max_size=20)
 
@@ -75,14 +86,20 @@ def _append(n: int) -> None:
             audit_record(action=AuditAction.EXPORT_CREATED, object_type="test", object_id=i, system_reason="test")
 
 
-def test_periodic_and_on_demand_checkpoints_are_signed_and_verified(db: None, settings: object) -> None:
+def test_periodic_and_on_demand_checkpoints_are_signed_witnessed_and_verified(
+    transactional_db: None, settings: object
+) -> None:
     settings.AUDIT_CHECKPOINT_EVERY = 10  # type: ignore[attr-defined]
     _append(25)
+    # Made after the commit of seq 10 and seq 20; each wrote its own event (11 and 21).
     assert list(AuditCheckpoint.objects.values_list("seq", flat=True)) == [10, 20]
+    assert audit_actions(action=AuditAction.CHECKPOINT_CREATED) == [AuditAction.CHECKPOINT_CREATED] * 2
+    assert AuditEvent.objects.filter(seq__in=[11, 21], action=AuditAction.CHECKPOINT_CREATED).count() == 2
     on_demand = audit_checkpoint_create()
-    assert on_demand is not None and on_demand.seq == 25
+    assert on_demand is not None and on_demand.seq == 27
     result = ledger_verify()
-    assert result.ok and result.events_checked == 26 and result.checkpoints_checked == 3
+    assert (result.ok, result.events_checked, result.checkpoints_checked) == (True, 28, 3)
+    assert (result.witness_entries, result.witness_head_seq, result.unwitnessed_checkpoints) == (3, 27, ())
 
 
 def _rogue_dba() -> None:
@@ -230,22 +247,36 @@ def test_concurrent_writers_never_fork_the_chain(transactional_db: None) -> None
     for t in threads:
         t.join()
     assert not errors, errors
-    assert list(AuditEvent.objects.values_list("seq", flat=True)) == list(range(1, threads_n * per_thread + 1))
+    # Every 100th event, a checkpoint is made after its commit, racing the writers; it writes an event of its own.
+    written = threads_n * per_thread
+    checkpoints = AuditCheckpoint.objects.count()
+    assert checkpoints >= written // 100
+    assert AuditEvent.objects.exclude(action=AuditAction.CHECKPOINT_CREATED).count() == written
+    assert list(AuditEvent.objects.values_list("seq", flat=True)) == list(range(1, written + checkpoints + 1))
     result = ledger_verify()
-    assert result.ok and result.events_checked == threads_n * per_thread
+    assert (result.ok, result.events_checked, result.witness_entries) == (True, written + checkpoints, checkpoints)
 
 
 @pytest.mark.skipif(connection.vendor != "postgresql", reason="the triggers exist on PostgreSQL")
-def test_postgres_refuses_truncate_without_the_maintenance_setting(db: None) -> None:
+def test_no_session_setting_lets_truncate_or_delete_through(db: None) -> None:
     _append(2)
     audit_checkpoint_create()
+    # The setting that used to open the TRUNCATE trigger for any session (issue 8) opens nothing now.
     with pytest.raises(DatabaseError, match="TRUNCATE refused"), transaction.atomic():
         _sql("SET CONSTRAINTS ALL IMMEDIATE")
-        _sql("SET LOCAL clinaiops.allow_ledger_truncate = 'off'")
-        _sql("TRUNCATE audit_auditevent CASCADE")
+        _sql("SET LOCAL clinaiops.allow_ledger_truncate = 'on'")
+        _sql("TRUNCATE audit_auditevent, audit_auditcheckpoint")
     with pytest.raises(DatabaseError, match="append-only"), transaction.atomic():
         _sql("DELETE FROM audit_auditcheckpoint")
     assert AuditEvent.objects.count() == 3  # two events and the checkpoint's own event
+    assert AuditCheckpoint.objects.count() == 1
+
+
+def test_an_empty_ledger_is_refused_not_verified(db: None, capsys: pytest.CaptureFixture[str]) -> None:
+    result = ledger_verify()
+    assert (result.ok, result.kind, result.events_checked) == (False, EMPTY, 0)
+    with pytest.raises(CommandError, match="REFUSED: the ledger is empty"):
+        call_command("audit_verify")
 
 
 HOSTILE = [

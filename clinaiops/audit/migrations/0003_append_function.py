@@ -4,7 +4,7 @@ hash it and insert, all inside `audit_append()`.
 The canonical form is the one in docs/canonical-encoding.md. PostgreSQL's to_json() escapes strings exactly
 as Python's json encode_basestring does (\\" \\\\ \\b \\f \\n \\r \\t, other control characters as lowercase
 \\u00xx, everything else raw UTF-8), so the Python verifier, which recomputes every hash itself, agrees with
-this writer byte for byte; tests/governance/test_ledger.py pins that with hostile strings.
+this writer byte for byte; tests/audit/test_ledger.py pins that with hostile strings.
 """
 
 from django.db import migrations
