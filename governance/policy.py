@@ -6,6 +6,7 @@ for a clinician. The reasons list names each failed condition so the review queu
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
 
 MINOR = "minor"
@@ -20,6 +21,22 @@ class EffectiveBounds:
     min_confidence: float
     min_readings: int
     autonomy_enabled: bool
+
+
+# The limits of EffectiveBounds, which the policy (as ceilings and defaults) and each bounds version both carry.
+BOUND_LIMITS = ("max_step_change", "min_step", "max_step", "min_confidence", "min_readings")
+
+
+def bounds_of(limits: Mapping[str, int | float], *, autonomy_enabled: bool) -> EffectiveBounds:
+    """The bounds named by BOUND_LIMITS, from the approval policy, a signed bounds version or a form's data."""
+    return EffectiveBounds(
+        max_step_change=int(limits["max_step_change"]),
+        min_step=int(limits["min_step"]),
+        max_step=int(limits["max_step"]),
+        min_confidence=float(limits["min_confidence"]),
+        min_readings=int(limits["min_readings"]),
+        autonomy_enabled=autonomy_enabled,
+    )
 
 
 @dataclass(frozen=True)
@@ -47,6 +64,8 @@ REASON_TEXT = {
     "autonomy_paused": "Autonomy is paused after a safety event.",
     "too_few_readings": "Too few recent readings to act without review.",
     "no_model": "No model is serving; rules only, so every proposal needs review.",
+    "decision_awaiting_response": "A signed decision is still waiting for the patient's response, so this newer "
+    "proposal is held for review instead of replacing it.",
 }
 
 
@@ -59,6 +78,7 @@ REASON_SHORT = {
     "autonomy_paused": "autonomy paused",
     "too_few_readings": "too few readings",
     "no_model": "no model serving",
+    "decision_awaiting_response": "signed decision unanswered",
 }
 
 
@@ -79,6 +99,25 @@ def proposal_tier(proposal: TierInput, bounds: EffectiveBounds) -> TierDecision:
     if proposal.recent_readings < bounds.min_readings:
         reasons.append("too_few_readings")
     return TierDecision(tier=MAJOR if reasons else MINOR, reasons=tuple(reasons))
+
+
+def bounds_clamp(bounds: EffectiveBounds, ceiling: EffectiveBounds) -> EffectiveBounds:
+    """`bounds`, narrowed wherever `ceiling` is stricter."""
+    return EffectiveBounds(
+        max_step_change=min(bounds.max_step_change, ceiling.max_step_change),
+        min_step=max(bounds.min_step, ceiling.min_step),
+        max_step=min(bounds.max_step, ceiling.max_step),
+        min_confidence=max(bounds.min_confidence, ceiling.min_confidence),
+        min_readings=max(bounds.min_readings, ceiling.min_readings),
+        autonomy_enabled=bounds.autonomy_enabled and ceiling.autonomy_enabled,
+    )
+
+
+def bounds_in_force(signed: EffectiveBounds | None, ceiling: EffectiveBounds) -> EffectiveBounds:
+    """The bounds that apply to a patient. The approval policy's limits are both the ceiling and the defaults
+    (DESIGN §2: "default: at most 1 step …"): a patient without signed bounds gets the ceiling, and signed
+    bounds are clamped to it again, in case the policy tightened after they were set."""
+    return ceiling if signed is None else bounds_clamp(signed, ceiling)
 
 
 def bounds_violations(requested: EffectiveBounds, ceiling: EffectiveBounds) -> dict[str, list[str]]:

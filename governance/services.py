@@ -9,14 +9,18 @@ from django.conf import settings
 from django.db import transaction
 from django.utils import timezone
 
+from clinaiops.audit.digests import audit_digest
 from clinaiops.audit.models import AuditAction, AuditEvent
 from clinaiops.audit.services import audit_record, audit_record_denied
+from clinaiops.care.access import care_team_clinician_require
 from clinaiops.care.models import Patient
+from clinaiops.care.services import administrator_require
 from clinaiops.core.canonical import canonical_sha256
 from clinaiops.core.errors import PermissionRefused, ValidationFailed
 from clinaiops.core.models import Role, User
 from governance.models import ApprovalPolicy, AutonomyBounds, Signature, SignatureMeaning
-from governance.policy import EffectiveBounds, bounds_violations
+from governance.policy import BOUND_LIMITS, EffectiveBounds, bounds_violations
+from governance.selectors import policy_ceiling
 
 
 class SignatureRefused(PermissionRefused):
@@ -63,12 +67,18 @@ def _lock_after_repeated_failures(signer: User) -> None:
         until = now + timedelta(minutes=settings.SIGNATURE_LOCKOUT_MINUTES)
         User.objects.filter(pk=signer.pk).update(locked_until=until)
         signer.locked_until = until
+        # A lock revokes every API token of the account too (issue 8 §4), not only new sign-ins.
+        signer.tokens_revoke()
         audit_record(
             action=AuditAction.ACCOUNT_LOCKED,
             object_type="user",
             object_id=signer.pk,
             system_reason="repeated_signature_failures",
-            payload={"failures": failures, "minutes": settings.SIGNATURE_LOCKOUT_MINUTES},
+            payload={
+                "failures": failures,
+                "minutes": settings.SIGNATURE_LOCKOUT_MINUTES,
+                "api_tokens_revoked": True,
+            },
         )
 
 
@@ -130,17 +140,6 @@ def approval_policy_current() -> ApprovalPolicy:
     return policy
 
 
-def policy_ceiling(policy: ApprovalPolicy) -> EffectiveBounds:
-    return EffectiveBounds(
-        max_step_change=policy.max_step_change,
-        min_step=policy.min_step,
-        max_step=policy.max_step,
-        min_confidence=policy.min_confidence,
-        min_readings=policy.min_readings,
-        autonomy_enabled=True,
-    )
-
-
 def bounds_content(bounds: AutonomyBounds) -> dict[str, Any]:
     return {
         "patient_id": bounds.patient_id,
@@ -156,16 +155,9 @@ def bounds_content(bounds: AutonomyBounds) -> dict[str, Any]:
 
 
 def autonomy_bounds_set(*, actor: User, patient: Patient, requested: EffectiveBounds, password: str) -> AutonomyBounds:
-    """Create a new signed version of a patient's bounds. Refused if wider than the global policy."""
-    if actor.role != Role.CLINICIAN or not patient.care_team.members.filter(pk=actor.pk).exists():
-        audit_record_denied(
-            action=AuditAction.BOUNDS_SET,
-            object_type="patient",
-            object_id=patient.pk,
-            actor=actor,
-            reason="not_assigned",
-        )
-        raise PermissionRefused("Only a clinician on this patient's care team can set autonomy bounds.")
+    """Create a new signed version of a patient's bounds. Refused if wider than the global policy, and for
+    anyone but a clinician on the patient's care team (emergency access included: clinaiops.care.access)."""
+    care_team_clinician_require(actor=actor, patient=patient, action=AuditAction.BOUNDS_SET)
     policy = approval_policy_current()
     problems = bounds_violations(requested, policy_ceiling(policy))
     if problems:
@@ -177,11 +169,7 @@ def autonomy_bounds_set(*, actor: User, patient: Patient, requested: EffectiveBo
             patient=patient,
             version=(latest.version + 1) if latest else 1,
             autonomy_enabled=requested.autonomy_enabled,
-            max_step_change=requested.max_step_change,
-            min_step=requested.min_step,
-            max_step=requested.max_step,
-            min_confidence=requested.min_confidence,
-            min_readings=requested.min_readings,
+            **{name: getattr(requested, name) for name in BOUND_LIMITS},
             policy=policy,
             set_at=timezone.now(),
             set_by=actor,
@@ -200,7 +188,8 @@ def autonomy_bounds_set(*, actor: User, patient: Patient, requested: EffectiveBo
             object_type="patient",
             object_id=patient.pk,
             actor=actor,
-            payload={"bounds_id": bounds.pk, "version": bounds.version, "content_sha256": canonical_sha256(content)},
+            # A patient's bounds are clinical settings: keyed digest only (DESIGN §4).
+            payload={"bounds_id": bounds.pk, "version": bounds.version, "content_hmac": audit_digest(content)},
         )
     return bounds
 
@@ -284,3 +273,37 @@ def approval_policy_revise(*, actor: User, changes: dict[str, Any], password: st
             },
         )
     return policy
+
+
+ASSIGNABLE_ROLES = tuple(role for role in Role if role != Role.SYSTEM)
+
+
+def user_role_set(*, actor: User | None, user: User, role: str) -> bool:
+    """Give an account its role, which decides the surface and the records it may use. Only an administrator
+    does this (or the system seeding the demo), never on their own account, and an enrolled patient's account
+    stays a patient's. Returns False if the account already had the role."""
+    administrator_require(actor=actor, action=AuditAction.USER_ROLE_SET, object_type="user", object_id=user.pk)
+    with transaction.atomic():
+        if role not in ASSIGNABLE_ROLES:
+            raise ValidationFailed("Unknown role.", fields={"role": [f"Choose one of {', '.join(ASSIGNABLE_ROLES)}."]})
+        if actor is not None and actor.pk == user.pk:
+            raise PermissionRefused("Nobody changes their own role; ask another administrator.")
+        locked = User.objects.select_for_update().get(pk=user.pk)
+        if locked.role == role:
+            return False
+        if role != Role.PATIENT and Patient.objects.filter(user=locked).exists():
+            raise ValidationFailed(
+                "This account is an enrolled patient's.",
+                fields={"role": ["An enrolled patient's account stays a patient's."]},
+            )
+        User.objects.filter(pk=user.pk).update(role=role)
+        audit_record(
+            action=AuditAction.USER_ROLE_SET,
+            object_type="user",
+            object_id=user.pk,
+            actor=actor,
+            system_reason="cohort_seed" if actor is None else "",
+            payload={"from_role": locked.role, "to_role": role},
+        )
+        user.role = role
+        return True

@@ -3,7 +3,7 @@
 Promotion needs two sign-offs by different people: one ML engineer and one clinical safety officer. Each is an
 electronic signature (governance.services: password re-entry, printed name, UTC time, meaning "signed_off")
 bound to the version's signed-manifest hash. When the second one lands, the version becomes approved in the same
-transaction. Only then may it serve on production or canary (inference.services.SERVABLE_STATES).
+transaction. Only then may it serve on production or canary (inference.services.serving.SERVABLE_STATES).
 
 Refused, and audited as denied: a signer without one of the two roles; a version that is not validated; a
 second sign-off by the same person (self-approval); a second sign-off for a role already signed; a version whose
@@ -24,9 +24,10 @@ from clinaiops.core.errors import ApplicationError, Conflict, InvalidTransition,
 from clinaiops.core.models import Role, User
 from governance.models import ModelSignoff, SignatureMeaning, SignoffRole
 from governance.services import signature_create, signature_reauthenticate, signature_verify
+from inference.gates.result import StoredGateInvalid
 from inference.manifest import manifest_verify
 from inference.models import ApprovalState, ModelVersion
-from inference.services import model_version_approve
+from inference.services.registry import model_version_approve
 
 RECORD_TYPE = "model_version"
 SIGNOFF_ROLES: dict[str, str] = {
@@ -72,10 +73,17 @@ def _refusal(*, actor: User, version: ModelVersion, acknowledge_full_review: boo
             f"{SignoffRole(other).label}.",
             code="signoff_role_taken",
         )
-    if role == SignoffRole.SAFETY_OFFICER and version.review_reasons and not acknowledge_full_review:
+    try:
+        findings = version.review_reasons
+    except StoredGateInvalid:
+        # Nobody can sign off gates that cannot be read; the manifest check would refuse an edited row as well.
+        return ValidationFailed(
+            "This version's stored gates cannot be read, so it cannot be signed off.", code="signoff_gates_unreadable"
+        )
+    if role == SignoffRole.SAFETY_OFFICER and findings and not acknowledge_full_review:
         return ValidationFailed(
             "The gates say this version needs a full review; the safety sign-off must acknowledge each finding.",
-            fields={"acknowledge_full_review": list(version.review_reasons)},
+            fields={"acknowledge_full_review": list(findings)},
             code="signoff_review_not_acknowledged",
         )
     return None

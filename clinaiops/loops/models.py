@@ -4,6 +4,7 @@ from django.conf import settings
 from django.db import models
 
 from clinaiops.care.models import Patient
+from clinaiops.core.crypto.fields import EncryptedTextField
 from governance.models import ApprovalPolicy, AutonomyBounds, Signature
 from inference.models import ModelVersion
 
@@ -80,6 +81,16 @@ class Recommendation(models.Model):
     def __str__(self) -> str:
         return f"recommendation {self.pk} ({self.action} {self.from_step}→{self.to_step}, {self.tier})"
 
+    @property
+    def final_action(self) -> str | None:
+        """What the patient is asked to do: the proposal for a minor one, the clinician's decision after review
+        (which may differ from `action`, the model's proposal); None until one of them is delivered."""
+        if self.final_step is None:
+            return None
+        if self.final_step == self.from_step:
+            return "maintain"
+        return "increase" if self.final_step > self.from_step else "decrease"
+
 
 class DecisionOutcome(models.TextChoices):
     ACCEPTED = "accepted"
@@ -92,7 +103,8 @@ class ReviewDecision(models.Model):
     clinician = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT)
     outcome = models.CharField(max_length=16, choices=DecisionOutcome.choices)
     to_step = models.PositiveSmallIntegerField()
-    reason = models.TextField()
+    # Encrypted at rest; the signature is bound to the plaintext (decision_content reads the decrypted value).
+    reason = EncryptedTextField()
     decided_at = models.DateTimeField()
     signature = models.OneToOneField(Signature, on_delete=models.PROTECT)
 

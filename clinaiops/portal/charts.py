@@ -1,70 +1,37 @@
-"""Server-rendered inline SVG charts for the clinician portal.
+"""Server-rendered inline SVG charts for the clinician portal: the BP trend, SHAP factor bars and class
+probabilities.
 
-The portal must work offline, without a CDN or JavaScript charting libraries, so
-every chart is produced here as a self-contained ``<svg>`` string. This module is
-deliberately pure: it imports only the standard library and knows nothing about
-Django. Callers mark the returned string safe (e.g. with ``mark_safe``); every
-piece of caller-supplied text is escaped here with :func:`html.escape`.
-
-Accessibility conventions shared by all charts:
-
-* the root element carries ``role="img"``, an ``aria-label``, a ``<title>`` and a
-  ``<desc>`` summarising the data for screen-reader users;
-* a ``viewBox`` is always set with ``width="100%"``, so the chart scales with its
-  container (the height follows from the aspect ratio);
-* colours come from the Okabe-Ito palette (blue / vermillion / orange), which
-  stays distinguishable under the common forms of colour blindness, and every
-  colour encoding is doubled by a shape, line style or text label.
+Pure: the standard library only, no Django. The building blocks and their conventions (escaping, accessibility,
+the Okabe-Ito palette) are in `clinaiops.portal.svg`. Callers mark the returned string safe (``mark_safe``);
+every piece of caller-supplied text is escaped.
 """
 
 from __future__ import annotations
 
-import html
 import math
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import date, datetime, time, timedelta, tzinfo
 
+from clinaiops.portal import svg
+
 __all__ = [
-    "CRISIS_SBP",
     "BPPoint",
+    "BPThresholds",
     "bp_trend_svg",
     "factor_bars_svg",
     "probability_bars_svg",
 ]
 
-SVG_NS = "http://www.w3.org/2000/svg"
+SYSTOLIC_COLOUR = svg.BLUE
+DIASTOLIC_COLOUR = svg.VERMILLION
+POSITIVE_COLOUR = svg.BLUE
+NEGATIVE_COLOUR = svg.ORANGE
+LOW_COLOUR = svg.PURPLE
 
-# Okabe-Ito colour-blind-safe palette plus neutrals.
-BLUE = "#0072B2"
-VERMILLION = "#D55E00"
-ORANGE = "#E69F00"
-CRISIS_RED = "#B2182B"
-INK = "#1F2933"
-MUTED = "#52606D"
-GRID = "#E4E7EB"
-TRACK = "#EEF1F4"
-LIGHT_BLUE = "#9CC7E4"
-WHITE = "#FFFFFF"
-
-SYSTOLIC_COLOUR = BLUE
-DIASTOLIC_COLOUR = VERMILLION
-POSITIVE_COLOUR = BLUE
-NEGATIVE_COLOUR = ORANGE
-
-CRISIS_SBP = 180
-"""Systolic pressure (mmHg) at which the hypertensive-crisis line is drawn."""
-
-_FONT_SIZE = 11
-_CHAR_WIDTH = 0.6 * _FONT_SIZE
-"""Rough average glyph advance, used only for layout estimates."""
-
-_LEGEND_ROW = 15.0
 _HOUR_STEPS = (1, 2, 3, 6, 12)
 _DAY_STEPS = (1, 2, 3, 7, 14, 28, 56, 91, 182, 364)
 _MAX_TICKS = 7
-
-_Attr = str | int | float | None
 
 
 @dataclass(frozen=True)
@@ -85,153 +52,22 @@ class BPPoint:
     source: str
 
 
-# --------------------------------------------------------------------------- #
-# SVG building helpers
-# --------------------------------------------------------------------------- #
+@dataclass(frozen=True)
+class BPThresholds:
+    """The safety thresholds of the approval policy in force (mmHg), drawn as reference lines: a reading at or
+    above a crisis line, or below a low line, is what the safety rules act on. Callers pass the policy's values,
+    so the chart never disagrees with the rules."""
 
-
-def _esc(text: object) -> str:
-    """Escape ``text`` for SVG element content or attribute values.
-
-    Characters that are illegal in XML 1.0 (C0 controls other than tab, newline
-    and carriage return) are dropped so the output always parses.
-    """
-    cleaned = "".join(ch for ch in str(text) if ch >= " " or ch in "\t\n\r")
-    return html.escape(cleaned, quote=True)
-
-
-def _n(value: float) -> str:
-    """Format a number compactly (at most one decimal, no trailing ``.0``)."""
-    rounded = round(value, 1)
-    if rounded == int(rounded):
-        return str(int(rounded))
-    return f"{rounded:.1f}"
-
-
-def _tag(name: str, content: str | None = None, /, **attrs: _Attr) -> str:
-    """Build one SVG element.
-
-    Keyword names map to attribute names: a trailing underscore is dropped
-    (``class_``) and other underscores become hyphens (``stroke_width``).
-    ``None`` values are omitted, floats are compacted and every value is
-    escaped. ``content`` must already be escaped markup; ``None`` makes the
-    element self-closing.
-    """
-    rendered = []
-    for key, value in attrs.items():
-        if value is None:
-            continue
-        text = _n(value) if isinstance(value, float) else str(value)
-        rendered.append(f' {key.rstrip("_").replace("_", "-")}="{_esc(text)}"')
-    head = f"<{name}{''.join(rendered)}"
-    return f"{head}/>" if content is None else f"{head}>{content}</{name}>"
-
-
-def _text(label: str, /, **attrs: _Attr) -> str:
-    """Build a ``<text>`` element whose content is the escaped ``label``."""
-    return _tag("text", _esc(label), **attrs)
-
-
-def _title(label: str) -> str:
-    """Build a ``<title>`` element (the tooltip / accessible name)."""
-    return _tag("title", _esc(label))
-
-
-def _halo(colour: str) -> dict[str, _Attr]:
-    """Text attributes with a white outline so labels stay legible over lines."""
-    return {
-        "fill": colour,
-        "stroke": WHITE,
-        "stroke_width": 3,
-        "stroke_linejoin": "round",
-        "paint_order": "stroke",
-    }
-
-
-def _truncate(text: str, max_chars: int) -> str:
-    """Shorten ``text`` to ``max_chars`` characters, ending with an ellipsis."""
-    if max_chars < 2 or len(text) <= max_chars:
-        return text
-    return text[: max_chars - 1].rstrip() + "\u2026"
-
-
-def _text_width(text: str) -> float:
-    """Approximate rendered width of ``text`` at the base font size."""
-    return len(text) * _CHAR_WIDTH
-
-
-def _svg_open(width: int, height: int, title: str, *, css_class: str) -> str:
-    """Return the opening ``<svg>`` tag and ``<title>`` of an accessible chart."""
-    head = _tag(
-        "svg",
-        "",
-        xmlns=SVG_NS,
-        class_=css_class,
-        viewBox=f"0 0 {width} {height}",
-        width="100%",
-        preserveAspectRatio="xMidYMid meet",
-        role="img",
-        aria_label=title,
-        font_size=_FONT_SIZE,
-        fill=INK,
-    )
-    return head.removesuffix("</svg>") + _title(title)
-
-
-def _empty_svg(width: int, height: int, title: str, message: str, css_class: str) -> str:
-    """Build a valid, accessible SVG that only shows ``message``."""
-    return "".join(
-        [
-            _svg_open(width, height, title, css_class=f"{css_class} chart-empty"),
-            _tag("desc", _esc(message)),
-            _tag(
-                "rect",
-                x=0.5,
-                y=0.5,
-                width=width - 1,
-                height=height - 1,
-                rx=6,
-                fill="none",
-                stroke=GRID,
-            ),
-            _text(
-                message,
-                class_="empty-message",
-                x=width / 2,
-                y=height / 2,
-                text_anchor="middle",
-                dominant_baseline="middle",
-                fill=MUTED,
-            ),
-            "</svg>",
-        ]
-    )
-
-
-def _legend(items: Sequence[tuple[str, str]], x0: float, y0: float, max_x: float) -> tuple[str, int]:
-    """Lay out legend entries left to right, wrapping before ``max_x``.
-
-    Each item is ``(swatch_svg, label)``; ``swatch_svg`` is drawn with its
-    origin at the swatch's centre. Returns the ``<g class="legend">`` markup and
-    the number of rows used (rows are ``_LEGEND_ROW`` apart, starting at
-    ``y0``).
-    """
-    parts = []
-    x, y, rows = x0, y0, 1
-    for swatch, label in items:
-        item_w = 20 + _text_width(label)
-        if x > x0 and x + item_w > max_x:
-            x, y, rows = x0, y + _LEGEND_ROW, rows + 1
-        parts.append(_tag("g", swatch, transform=f"translate({_n(x + 8)},{_n(y)})"))
-        parts.append(_text(label, x=x + 20, y=y, dominant_baseline="middle"))
-        x += item_w + 16
-    return _tag("g", "".join(parts), class_="legend"), rows
+    crisis_sbp: int
+    crisis_dbp: int
+    hypotension_sbp: int
+    hypotension_dbp: int
 
 
 def _finite(value: float) -> float | None:
     """Return ``value`` as a float, or ``None`` if it is NaN or infinite."""
-    number = float(value)
-    return number if math.isfinite(number) else None
+    as_float = float(value)
+    return as_float if math.isfinite(as_float) else None
 
 
 # --------------------------------------------------------------------------- #
@@ -303,23 +139,24 @@ def _reading_tooltip(point: BPPoint, tz: tzinfo | None) -> str:
     return f"{when:%d %b %H:%M} \u2014 {point.systolic}/{point.diastolic} ({point.source})"
 
 
-def _bp_legend_items(has_ppg: bool) -> list[tuple[str, str]]:
+def _bp_legend_items(has_ppg: bool, thresholds: BPThresholds) -> list[tuple[str, str]]:
     """Legend swatches and labels for the blood-pressure chart."""
     items = [
-        (_tag("circle", r=3.5, fill=SYSTOLIC_COLOUR), "Systolic"),
+        (svg.tag("circle", r=3.5, fill=SYSTOLIC_COLOUR), "Systolic"),
         (
-            _tag("rect", x=-3.2, y=-3.2, width=6.4, height=6.4, fill=DIASTOLIC_COLOUR),
+            svg.tag("rect", x=-3.2, y=-3.2, width=6.4, height=6.4, fill=DIASTOLIC_COLOUR),
             "Diastolic",
         ),
     ]
     if has_ppg:
-        hollow = _tag("circle", r=3.5, fill=WHITE, stroke=MUTED, stroke_width=1.5)
+        hollow = svg.tag("circle", r=3.5, fill=svg.WHITE, stroke=svg.MUTED, stroke_width=1.5)
         items.append((hollow, "Hollow = wearable (PPG)"))
     for colour, dash, label in (
-        (MUTED, "4 2", "Targets"),
-        (CRISIS_RED, "5 2", f"Crisis \u2265{CRISIS_SBP}"),
+        (svg.MUTED, "4 2", "Targets"),
+        (svg.CRISIS_RED, "5 2", f"Crisis \u2265{thresholds.crisis_sbp}/{thresholds.crisis_dbp}"),
+        (LOW_COLOUR, "2 2", f"Low <{thresholds.hypotension_sbp}/{thresholds.hypotension_dbp}"),
     ):
-        swatch = _tag(
+        swatch = svg.tag(
             "line",
             x1=-7,
             x2=7,
@@ -338,6 +175,7 @@ def bp_trend_svg(
     *,
     target_sbp: int,
     target_dbp: int,
+    thresholds: BPThresholds,
     width: int = 720,
     height: int = 260,
     markers: Sequence[tuple[datetime, str]] = (),
@@ -346,13 +184,16 @@ def bp_trend_svg(
     """Render home blood-pressure readings over time as an inline SVG.
 
     Time runs along the x axis (ticks labelled e.g. ``"03 Nov"``), pressure in
-    mmHg on the y axis. The y range covers the data and both targets and is at
-    least 60-180 mmHg, with gridlines every 20 mmHg. Systolic readings are blue
+    mmHg on the y axis. The y range covers the data, both targets and every
+    threshold line (60-180 mmHg with the default policy), with gridlines every
+    20 mmHg. Systolic readings are blue
     circles joined by a line, diastolic readings vermillion squares joined by a
     line; readings from a cuffless PPG wearable are drawn hollow. Targets are
-    dashed lines labelled e.g. ``"SBP target 130"``, the hypertensive-crisis
-    threshold (180 mmHg) is a dashed red line labelled ``"crisis 180"``, and each
-    of ``markers`` (e.g. regimen changes) is a dotted vertical line with its
+    dashed lines labelled e.g. ``"SBP target 130"``. The policy's safety
+    thresholds are reference lines too: the hypertensive-crisis lines (dashed
+    red, ``"crisis SBP 180"`` and ``"crisis DBP 120"``) and the low-pressure
+    lines (dotted purple, ``"low SBP 90"``, ``"low DBP 60"``). Each of
+    ``markers`` (e.g. regimen changes) is a dotted vertical line with its
     label. Every reading carries one ``<title>`` tooltip such as
     ``"03 Nov 07:12 — 142/88 (cuff)"``.
 
@@ -361,6 +202,7 @@ def bp_trend_svg(
             use the time zone of the earliest reading.
         target_sbp: Systolic target in mmHg.
         target_dbp: Diastolic target in mmHg.
+        thresholds: The approval policy's safety thresholds in force.
         width: ViewBox width.
         height: ViewBox height.
         markers: ``(moment, label)`` pairs; markers outside the plotted time
@@ -372,16 +214,16 @@ def bp_trend_svg(
         stating "No readings in this period".
     """
     if not points:
-        return _empty_svg(width, height, title, "No readings in this period", "chart-bp")
+        return svg.empty_svg(width, height, title, "No readings in this period", "chart-bp")
 
     readings = sorted(points, key=lambda p: p.taken_at.timestamp())
     tz = readings[0].taken_at.tzinfo
 
     # Legend first: its height decides the top margin.
     left, right, bottom = 44.0, 12.0, 24.0
-    legend_items = _bp_legend_items(any(r.source == "ppg" for r in readings))
-    legend, legend_rows = _legend(legend_items, left - 8, 10, width - right)
-    top = 38 + _LEGEND_ROW * (legend_rows - 1)
+    legend_items = _bp_legend_items(any(r.source == "ppg" for r in readings), thresholds)
+    legend, legend_rows = svg.legend(legend_items, left - 8, 10, width - right)
+    top = 38 + svg.LEGEND_ROW * (legend_rows - 1)
 
     plot_w = max(width - left - right, 10.0)
     plot_h = max(height - top - bottom, 10.0)
@@ -398,9 +240,11 @@ def bp_trend_svg(
         return x_min + (moment.timestamp() - t0) / (t1 - t0) * plot_w
 
     values = [r.systolic for r in readings] + [r.diastolic for r in readings]
-    values += [target_sbp, target_dbp]
-    mm_lo = min(60, math.floor((min(values) - 5) / 20) * 20)
-    mm_hi = max(CRISIS_SBP, math.ceil((max(values) + 5) / 20) * 20)
+    # Points get 5 mmHg of room for their markers; lines may sit on the frame (the low DBP line at 60).
+    lines = [target_sbp, target_dbp, thresholds.crisis_sbp, thresholds.crisis_dbp]
+    lines += [thresholds.hypotension_sbp, thresholds.hypotension_dbp]
+    mm_lo = math.floor(min(min(values) - 5, *lines) / 20) * 20
+    mm_hi = math.ceil(max(max(values) + 5, *lines) / 20) * 20
 
     def sy(mmhg: float) -> float:
         return y_bottom - (mmhg - mm_lo) / (mm_hi - mm_lo) * plot_h
@@ -414,41 +258,47 @@ def bp_trend_svg(
         f"Targets {target_sbp}/{target_dbp} mmHg."
     )
     parts = [
-        _svg_open(width, height, title, css_class="chart-bp"),
-        _tag("desc", _esc(desc)),
+        svg.svg_open(width, height, title, css_class="chart-bp"),
+        svg.tag("desc", svg.esc(desc)),
         legend,
     ]
 
     # Gridlines and y axis.
     gridlines = range(mm_lo, mm_hi + 1, 20)
-    grid = "".join(_tag("line", x1=x_min, y1=sy(v), x2=x_max, y2=sy(v)) for v in gridlines)
-    parts.append(_tag("g", grid, class_="grid", stroke=GRID, stroke_width=1))
-    y_labels = [_text(str(v), x=x_min - 6, y=sy(v), dominant_baseline="middle") for v in gridlines]
-    y_labels.append(_text("mmHg", x=x_min - 6, y=y_top - 9, font_size=10))
-    parts.append(_tag("g", "".join(y_labels), class_="y-axis", fill=MUTED, text_anchor="end"))
+    grid = "".join(svg.tag("line", x1=x_min, y1=sy(v), x2=x_max, y2=sy(v)) for v in gridlines)
+    parts.append(svg.tag("g", grid, class_="grid", stroke=svg.GRID, stroke_width=1))
+    y_labels = [svg.text(str(v), x=x_min - 6, y=sy(v), dominant_baseline="middle") for v in gridlines]
+    y_labels.append(svg.text("mmHg", x=x_min - 6, y=y_top - 9, font_size=10))
+    parts.append(svg.tag("g", "".join(y_labels), class_="y-axis", fill=svg.MUTED, text_anchor="end"))
 
     # X axis.
     max_ticks = max(2, min(_MAX_TICKS, int(plot_w // 90)))
     ticks = _time_ticks(t_start, t_end, tz, max_ticks)
-    x_axis = [_tag("line", x1=x_min, y1=y_bottom, x2=x_max, y2=y_bottom, stroke=MUTED)]
+    x_axis = [svg.tag("line", x1=x_min, y1=y_bottom, x2=x_max, y2=y_bottom, stroke=svg.MUTED)]
     for tick, label in zip(ticks, _tick_labels(ticks, tz), strict=True):
         tx = sx(tick)
-        x_axis.append(_tag("line", x1=tx, y1=y_bottom, x2=tx, y2=y_bottom + 4, stroke=MUTED))
-        x_axis.append(_text(label, x=tx, y=y_bottom + 16))
-    parts.append(_tag("g", "".join(x_axis), class_="x-axis", fill=MUTED, text_anchor="middle"))
+        x_axis.append(svg.tag("line", x1=tx, y1=y_bottom, x2=tx, y2=y_bottom + 4, stroke=svg.MUTED))
+        x_axis.append(svg.text(label, x=tx, y=y_bottom + 16))
+    parts.append(svg.tag("g", "".join(x_axis), class_="x-axis", fill=svg.MUTED, text_anchor="middle"))
 
     # Reference lines go under the data; their labels are drawn later, above
     # the series lines, with a white halo.
     references = (
         (target_sbp, SYSTOLIC_COLOUR, f"SBP target {target_sbp}", "target-sbp", "6 4"),
         (target_dbp, DIASTOLIC_COLOUR, f"DBP target {target_dbp}", "target-dbp", "6 4"),
-        (CRISIS_SBP, CRISIS_RED, f"crisis {CRISIS_SBP}", "crisis", "8 3"),
+        (thresholds.crisis_sbp, svg.CRISIS_RED, f"crisis SBP {thresholds.crisis_sbp}", "crisis crisis-sbp", "8 3"),
+        (thresholds.crisis_dbp, svg.CRISIS_RED, f"crisis DBP {thresholds.crisis_dbp}", "crisis crisis-dbp", "8 3"),
+        (thresholds.hypotension_sbp, LOW_COLOUR, f"low SBP {thresholds.hypotension_sbp}", "low low-sbp", "2 2"),
+        (thresholds.hypotension_dbp, LOW_COLOUR, f"low DBP {thresholds.hypotension_dbp}", "low low-dbp", "2 2"),
     )
     ref_labels = []
     for mmhg, colour, label, css, dash in references:
         ry = sy(mmhg)
+        # Targets are labelled at the right, thresholds at the left, so a target 10 mmHg from a threshold
+        # (130 against a DBP crisis line at 120) does not print over it.
+        is_target = css.startswith("target")
         parts.append(
-            _tag(
+            svg.tag(
                 "line",
                 class_=css,
                 x1=x_min,
@@ -461,13 +311,13 @@ def bp_trend_svg(
             )
         )
         ref_labels.append(
-            _text(
+            svg.text(
                 label,
-                class_=f"{css}-label",
-                x=x_max - 4,
+                class_=f"{css.split()[-1]}-label",
+                x=x_max - 4 if is_target else x_min + 4,
                 y=ry - 4,
-                text_anchor="end",
-                **_halo(colour),
+                text_anchor="end" if is_target else "start",
+                **svg.halo(colour),
             )
         )
 
@@ -480,36 +330,38 @@ def bp_trend_svg(
     for index, (moment, label) in enumerate(visible):
         mx = sx(moment)
         anchor, text_x = ("end", mx - 3) if mx > x_max - 80 else ("start", mx + 3)
-        line = _tag(
+        line = svg.tag(
             "line",
             x1=mx,
             y1=y_top,
             x2=mx,
             y2=y_bottom,
-            stroke=MUTED,
+            stroke=svg.MUTED,
             stroke_dasharray="2 3",
         )
-        text = _text(
-            _truncate(label, 24),
+        marker_text = svg.text(
+            svg.truncate(label, 24),
             x=text_x,
             y=y_top + 10 + (index % 2) * 12,
             text_anchor=anchor,
             font_size=10,
-            **_halo(MUTED),
+            **svg.halo(svg.MUTED),
         )
-        tooltip = _title(f"{_local(moment, tz):%d %b %H:%M} \u2014 {label}")
-        marker_parts.append(_tag("g", tooltip + line + text, class_="marker"))
+        tooltip = svg.title(f"{_local(moment, tz):%d %b %H:%M} \u2014 {label}")
+        marker_parts.append(svg.tag("g", tooltip + line + marker_text, class_="marker"))
     if marker_parts:
-        parts.append(_tag("g", "".join(marker_parts), class_="markers"))
+        parts.append(svg.tag("g", "".join(marker_parts), class_="markers"))
 
     # Series lines, then the reference labels on top of them.
     for css, colour, series in (
         ("sbp-line", SYSTOLIC_COLOUR, [r.systolic for r in readings]),
         ("dbp-line", DIASTOLIC_COLOUR, [r.diastolic for r in readings]),
     ):
-        coords = " ".join(f"{_n(sx(r.taken_at))},{_n(sy(v))}" for r, v in zip(readings, series, strict=True))
+        coords = " ".join(
+            f"{svg.number(sx(r.taken_at))},{svg.number(sy(v))}" for r, v in zip(readings, series, strict=True)
+        )
         parts.append(
-            _tag(
+            svg.tag(
                 "polyline",
                 class_=css,
                 points=coords,
@@ -520,7 +372,7 @@ def bp_trend_svg(
                 opacity=0.8,
             )
         )
-    parts.append(_tag("g", "".join(ref_labels), class_="reference-labels"))
+    parts.append(svg.tag("g", "".join(ref_labels), class_="reference-labels"))
 
     # Readings: one group, hence one tooltip, per reading.
     groups = []
@@ -529,36 +381,36 @@ def bp_trend_svg(
         suffix = " ppg" if hollow else ""
         rx = sx(reading.taken_at)
         ry_s, ry_d = sy(reading.systolic), sy(reading.diastolic)
-        systolic = _tag(
+        systolic = svg.tag(
             "circle",
             class_=f"sbp{suffix}",
             cx=rx,
             cy=ry_s,
             r=3.5,
-            fill=WHITE if hollow else SYSTOLIC_COLOUR,
+            fill=svg.WHITE if hollow else SYSTOLIC_COLOUR,
             stroke=SYSTOLIC_COLOUR,
             stroke_width=1.5,
         )
-        diastolic = _tag(
+        diastolic = svg.tag(
             "rect",
             class_=f"dbp{suffix}",
             x=rx - 3.2,
             y=ry_d - 3.2,
             width=6.4,
             height=6.4,
-            fill=WHITE if hollow else DIASTOLIC_COLOUR,
+            fill=svg.WHITE if hollow else DIASTOLIC_COLOUR,
             stroke=DIASTOLIC_COLOUR,
             stroke_width=1.5,
         )
         groups.append(
-            _tag(
+            svg.tag(
                 "g",
-                _title(_reading_tooltip(reading, tz)) + systolic + diastolic,
+                svg.title(_reading_tooltip(reading, tz)) + systolic + diastolic,
                 class_=f"reading{suffix}",
                 data_source=reading.source,
             )
         )
-    parts.append(_tag("g", "".join(groups), class_="readings"))
+    parts.append(svg.tag("g", "".join(groups), class_="readings"))
     parts.append("</svg>")
     return "".join(parts)
 
@@ -601,7 +453,7 @@ def factor_bars_svg(
         "No explanation available".
     """
     if not factors:
-        return _empty_svg(width, 80, title, "No explanation available", "chart-factors")
+        return svg.empty_svg(width, 80, title, "No explanation available", "chart-factors")
 
     row_h, bar_h, bottom = 24.0, 14.0, 8.0
     label_w = max(width * 0.38, 60.0)
@@ -611,7 +463,7 @@ def factor_bars_svg(
     half = (plot_x1 - plot_x0) / 2
 
     swatch = '<rect x="-5" y="-5" width="10" height="10" fill="{}"/>'
-    legend, legend_rows = _legend(
+    legend, legend_rows = svg.legend(
         [
             (swatch.format(POSITIVE_COLOUR), "+ toward proposed action"),
             (swatch.format(NEGATIVE_COLOUR), "\u2212 against"),
@@ -620,22 +472,22 @@ def factor_bars_svg(
         10,
         width,
     )
-    top = 28 + _LEGEND_ROW * (legend_rows - 1)
+    top = 28 + svg.LEGEND_ROW * (legend_rows - 1)
     height = round(top + row_h * len(factors) + bottom)
 
     labels = [str(label) for label, _ in factors]
     values = [_finite(v) for _, v in factors]
     max_abs = max((abs(v) for v in values if v is not None), default=0.0) or 1.0
-    max_chars = int(label_w / _CHAR_WIDTH)
+    max_chars = int(label_w / svg.CHAR_WIDTH)
     summary = "; ".join(f"{label} {_signed(v)}" for label, v in zip(labels, values, strict=True))
 
     rows = []
     for index, (label, value) in enumerate(zip(labels, values, strict=True)):
         mid = top + index * row_h + row_h / 2
         row = [
-            _title(f"{label}: {_signed(value)}"),
-            _text(
-                _truncate(label, max_chars),
+            svg.title(f"{label}: {_signed(value)}"),
+            svg.text(
+                svg.truncate(label, max_chars),
                 class_="label",
                 x=label_w,
                 y=mid,
@@ -647,7 +499,7 @@ def factor_bars_svg(
             length = abs(value) / max_abs * half
             positive = value >= 0
             row.append(
-                _tag(
+                svg.tag(
                     "rect",
                     class_="bar-pos" if positive else "bar-neg",
                     x=zero_x if positive else zero_x - length,
@@ -658,7 +510,7 @@ def factor_bars_svg(
                 )
             )
         row.append(
-            _text(
+            svg.text(
                 _signed(value),
                 class_="value",
                 x=width - 4,
@@ -668,24 +520,24 @@ def factor_bars_svg(
                 font_variant_numeric="tabular-nums",
             )
         )
-        rows.append(_tag("g", "".join(row), class_="factor"))
+        rows.append(svg.tag("g", "".join(row), class_="factor"))
 
-    axis = _tag(
+    axis = svg.tag(
         "line",
         class_="zero-axis",
         x1=zero_x,
         y1=top - 2,
         x2=zero_x,
         y2=height - bottom + 2,
-        stroke=INK,
+        stroke=svg.INK,
         stroke_width=1,
     )
     return "".join(
         [
-            _svg_open(width, height, title, css_class="chart-factors"),
-            _tag("desc", _esc(summary)),
+            svg.svg_open(width, height, title, css_class="chart-factors"),
+            svg.tag("desc", svg.esc(summary)),
             legend,
-            _tag("g", "".join(rows), class_="rows"),
+            svg.tag("g", "".join(rows), class_="rows"),
             axis,
             "</svg>",
         ]
@@ -734,17 +586,17 @@ def probability_bars_svg(
         "No probabilities available".
     """
     if not probabilities:
-        return _empty_svg(width, 60, title, "No probabilities available", "chart-probs")
+        return svg.empty_svg(width, 60, title, "No probabilities available", "chart-probs")
 
     row_h, bar_h, top, bottom = 26.0, 14.0, 4.0, 4.0
     items = [(str(label), min(max(_finite(p) or 0.0, 0.0), 1.0)) for label, p in probabilities.items()]
     height = round(top + row_h * len(items) + bottom)
-    widest = max(_text_width(label) for label, _ in items)
+    widest = max(svg.text_width(label) for label, _ in items)
     label_w = max(min(width * 0.3, widest + 12), 40.0)
     bar_x0 = label_w + 8
     bar_len = max(width - 46 - bar_x0, 10.0)
     best = max(p for _, p in items)
-    max_chars = int(label_w / _CHAR_WIDTH)
+    max_chars = int(label_w / svg.CHAR_WIDTH)
 
     rows = []
     for index, (label, prob) in enumerate(items):
@@ -754,9 +606,9 @@ def probability_bars_svg(
         bar = {"x": bar_x0, "y": mid - bar_h / 2, "height": bar_h, "rx": 2}
         content = "".join(
             [
-                _title(f"{label}: {_percent(prob)}"),
-                _text(
-                    _truncate(label, max_chars),
+                svg.title(f"{label}: {_percent(prob)}"),
+                svg.text(
+                    svg.truncate(label, max_chars),
                     class_="label",
                     x=label_w,
                     y=mid,
@@ -764,15 +616,15 @@ def probability_bars_svg(
                     dominant_baseline="middle",
                     font_weight=weight,
                 ),
-                _tag("rect", class_="track", width=bar_len, fill=TRACK, **bar),
-                _tag(
+                svg.tag("rect", class_="track", width=bar_len, fill=svg.TRACK, **bar),
+                svg.tag(
                     "rect",
                     class_="prob",
                     width=prob * bar_len,
-                    fill=BLUE if is_top else LIGHT_BLUE,
+                    fill=svg.BLUE if is_top else svg.LIGHT_BLUE,
                     **bar,
                 ),
-                _text(
+                svg.text(
                     _percent(prob),
                     class_="pct",
                     x=width - 4,
@@ -784,13 +636,13 @@ def probability_bars_svg(
                 ),
             ]
         )
-        rows.append(_tag("g", content, class_="prob-row top" if is_top else "prob-row"))
+        rows.append(svg.tag("g", content, class_="prob-row top" if is_top else "prob-row"))
 
     summary = "; ".join(f"{label} {_percent(p)}" for label, p in items)
     return "".join(
         [
-            _svg_open(width, height, title, css_class="chart-probs"),
-            _tag("desc", _esc(summary)),
+            svg.svg_open(width, height, title, css_class="chart-probs"),
+            svg.tag("desc", svg.esc(summary)),
             *rows,
             "</svg>",
         ]

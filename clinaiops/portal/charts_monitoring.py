@@ -1,8 +1,9 @@
 """Server-rendered inline SVG charts for the monitoring pages: drift histograms and PSI bars.
 
-Pure, like ``clinaiops.portal.charts`` (whose helpers and conventions it shares): standard library only, every
-caller-supplied text escaped, ``role="img"`` with a title and a description, a viewBox that scales, Okabe-Ito
-colours, and every colour doubled by position or text so the charts read without colour.
+Pure, like ``clinaiops.portal.charts``, and built from the same public blocks (``clinaiops.portal.svg``) with
+the same conventions: standard library only, every caller-supplied text escaped, ``role="img"`` with a title
+and a description, a viewBox that scales, Okabe-Ito colours, and every colour doubled by position or text so the
+charts read without colour.
 """
 
 from __future__ import annotations
@@ -11,31 +12,13 @@ import math
 from collections.abc import Sequence
 from itertools import pairwise
 
-from clinaiops.portal.charts import (
-    _CHAR_WIDTH,
-    BLUE,
-    CRISIS_RED,
-    GRID,
-    INK,
-    LIGHT_BLUE,
-    MUTED,
-    ORANGE,
-    VERMILLION,
-    _empty_svg,
-    _esc,
-    _legend,
-    _svg_open,
-    _tag,
-    _text,
-    _title,
-    _truncate,
-)
+from clinaiops.portal import svg
 
 __all__ = ["bin_labels", "drift_histogram_svg", "psi_bars_svg"]
 
-REFERENCE_COLOUR = LIGHT_BLUE
-CURRENT_COLOUR = VERMILLION
-SEVERITY_COLOUR = {"stable": BLUE, "watch": ORANGE, "severe": CRISIS_RED}
+REFERENCE_COLOUR = svg.LIGHT_BLUE
+CURRENT_COLOUR = svg.VERMILLION
+SEVERITY_COLOUR = {"stable": svg.BLUE, "watch": svg.ORANGE, "severe": svg.CRISIS_RED}
 
 
 def _short(value: float, digits: int = 4) -> str:
@@ -84,17 +67,17 @@ def drift_histogram_svg(
     Numeric bins pass their inner ``cuts`` (one fewer than the bins), which are printed at the boundaries
     between bars, like an axis; categories are printed under their bars."""
     if not reference or len(reference) != len(current) or len(labels) != len(reference):
-        return _empty_svg(width, 80, title, "No histogram available", "chart-drift-hist")
+        return svg.empty_svg(width, 80, title, "No histogram available", "chart-drift-hist")
     height, top, bottom, left, right = 190, 26.0, 34.0, 34.0, 6.0
     plot_w, plot_h = width - left - right, height - top - bottom
     largest = max(max(reference), max(current), 0.01)
     scale_top = math.ceil(largest * 10) / 10 if largest > 0.1 else math.ceil(largest * 20) / 20
     slot = plot_w / len(reference)
     bar_w = max(slot * 0.38, 1.0)
-    max_chars = max(int(slot / (_CHAR_WIDTH * 0.8)), 3)
+    max_chars = max(int(slot / (svg.CHAR_WIDTH * 0.8)), 3)
 
     swatch = '<rect x="-5" y="-5" width="10" height="10" fill="{}"/>'
-    legend, _ = _legend(
+    legend, _ = svg.legend(
         [(swatch.format(REFERENCE_COLOUR), "training snapshot"), (swatch.format(CURRENT_COLOUR), "current window")],
         left,
         10,
@@ -104,34 +87,38 @@ def drift_histogram_svg(
     for step in range(3):
         share = scale_top * step / 2
         y = top + plot_h - share / scale_top * plot_h
-        grid.append(_tag("line", x1=left, y1=y, x2=width - right, y2=y, stroke=GRID, stroke_width=1))
-        grid.append(_text(_percent(share).replace(".0%", "%"), x=left - 4, y=y, text_anchor="end",
-                          dominant_baseline="middle", fill=MUTED, font_size=9))  # fmt: skip
+        grid.append(svg.tag("line", x1=left, y1=y, x2=width - right, y2=y, stroke=svg.GRID, stroke_width=1))
+        grid.append(svg.text(_percent(share).replace(".0%", "%"), x=left - 4, y=y, text_anchor="end",
+                          dominant_baseline="middle", fill=svg.MUTED, font_size=9))  # fmt: skip
 
     bars = []
     for index, (label, ref_share, cur_share) in enumerate(zip(labels, reference, current, strict=True)):
         x0 = left + index * slot + slot / 2
-        group = [_title(f"{label}: training {_percent(ref_share)}, current {_percent(cur_share)}")]
+        group = [svg.title(f"{label}: training {_percent(ref_share)}, current {_percent(cur_share)}")]
         for share, x, colour, css in (
             (ref_share, x0 - bar_w - 1, REFERENCE_COLOUR, "bar-reference"),
             (cur_share, x0 + 1, CURRENT_COLOUR, "bar-current"),
         ):
             bar_h = max(share, 0.0) / scale_top * plot_h
-            group.append(_tag("rect", class_=css, x=x, y=top + plot_h - bar_h, width=bar_w, height=bar_h, fill=colour))
+            group.append(
+                svg.tag("rect", class_=css, x=x, y=top + plot_h - bar_h, width=bar_w, height=bar_h, fill=colour)
+            )
         if not cuts:
             group.append(
-                _text(_truncate(label, max_chars), class_="bin-label", x=x0, y=height - bottom + 14,
-                      text_anchor="middle", font_size=9, fill=INK)
+                svg.text(svg.truncate(label, max_chars), class_="bin-label", x=x0, y=height - bottom + 14,
+                      text_anchor="middle", font_size=9, fill=svg.INK)
             )  # fmt: skip
-        bars.append(_tag("g", "".join(group), class_="bin"))
+        bars.append(svg.tag("g", "".join(group), class_="bin"))
     ticks = []
     if len(cuts) == len(reference) - 1:
         for index, cut in enumerate(cuts, start=1):
             x = left + index * slot
-            ticks.append(_tag("line", x1=x, y1=top + plot_h, x2=x, y2=top + plot_h + 4, stroke=INK, stroke_width=1))
             ticks.append(
-                _text(_short(cut, digits=3), class_="cut-label", x=x, y=height - bottom + 14, text_anchor="middle",
-                      font_size=9, fill=INK)
+                svg.tag("line", x1=x, y1=top + plot_h, x2=x, y2=top + plot_h + 4, stroke=svg.INK, stroke_width=1)
+            )
+            ticks.append(
+                svg.text(_short(cut, digits=3), class_="cut-label", x=x, y=height - bottom + 14, text_anchor="middle",
+                      font_size=9, fill=svg.INK)
             )  # fmt: skip
     summary = "; ".join(
         f"{label}: training {_percent(r)}, current {_percent(c)}"
@@ -139,13 +126,15 @@ def drift_histogram_svg(
     )
     return "".join(
         [
-            _svg_open(width, height, title, css_class="chart-drift-hist"),
-            _tag("desc", _esc(summary)),
+            svg.svg_open(width, height, title, css_class="chart-drift-hist"),
+            svg.tag("desc", svg.esc(summary)),
             legend,
             *grid,
             *bars,
             *ticks,
-            _tag("line", x1=left, y1=top + plot_h, x2=width - right, y2=top + plot_h, stroke=INK, stroke_width=1),
+            svg.tag(
+                "line", x1=left, y1=top + plot_h, x2=width - right, y2=top + plot_h, stroke=svg.INK, stroke_width=1
+            ),
             "</svg>",
         ]
     )
@@ -164,9 +153,9 @@ def psi_bars_svg(
     (and a dotted line at the PSI sampling noise alone would give, if known). The severity is printed beside
     each value, so colour is never the only cue."""
     if not items:
-        return _empty_svg(width, 80, title, "No features were compared", "chart-psi")
+        return svg.empty_svg(width, 80, title, "No features were compared", "chart-psi")
     row_h, bar_h, top, bottom = 20.0, 12.0, 30.0, 22.0
-    label_w = min(max(max(len(name) for name, _, _ in items) * _CHAR_WIDTH + 8, 80.0), width * 0.32)
+    label_w = min(max(max(len(name) for name, _, _ in items) * svg.CHAR_WIDTH + 8, 80.0), width * 0.32)
     plot_x0, plot_x1 = label_w + 8, width - 110.0
     finite = [psi for _, psi, _ in items if math.isfinite(psi)]
     scale = max(max(finite, default=0.0), severe * 1.25)
@@ -180,20 +169,20 @@ def psi_bars_svg(
         mid = top + index * row_h + row_h / 2
         shown = f"{value:.3f}" if math.isfinite(value) else "n/a"
         row = [
-            _title(f"{name}: PSI {shown}, {severity}"),
-            _text(_truncate(name, int(label_w / _CHAR_WIDTH)), class_="label", x=label_w, y=mid,
+            svg.title(f"{name}: PSI {shown}, {severity}"),
+            svg.text(svg.truncate(name, int(label_w / svg.CHAR_WIDTH)), class_="label", x=label_w, y=mid,
                   text_anchor="end", dominant_baseline="middle"),
         ]  # fmt: skip
         if math.isfinite(value):
             row.append(
-                _tag("rect", class_=f"psi psi-{severity}", x=plot_x0, y=mid - bar_h / 2,
-                     width=max(x_of(value) - plot_x0, 0.5), height=bar_h, fill=SEVERITY_COLOUR.get(severity, MUTED))
+                svg.tag("rect", class_=f"psi psi-{severity}", x=plot_x0, y=mid - bar_h / 2,
+                     width=max(x_of(value) - plot_x0, 0.5), height=bar_h, fill=SEVERITY_COLOUR.get(severity, svg.MUTED))
             )  # fmt: skip
         row.append(
-            _text(f"{shown} {severity}", class_="value", x=plot_x1 + 6, y=mid, dominant_baseline="middle",
+            svg.text(f"{shown} {severity}", class_="value", x=plot_x1 + 6, y=mid, dominant_baseline="middle",
                   font_weight=700 if severity == "severe" else None, font_variant_numeric="tabular-nums")
         )  # fmt: skip
-        rows.append(_tag("g", "".join(row), class_="psi-row"))
+        rows.append(svg.tag("g", "".join(row), class_="psi-row"))
 
     lines = []
     marks = [(watch, f"watch {watch:g}", "6 3"), (severe, f"severe {severe:g}", "6 3")]
@@ -202,18 +191,18 @@ def psi_bars_svg(
     for value, label, dash in marks:
         x = x_of(value)
         lines.append(
-            _tag("line", class_="threshold", x1=x, y1=top - 4, x2=x, y2=height - bottom + 4, stroke=INK,
+            svg.tag("line", class_="threshold", x1=x, y1=top - 4, x2=x, y2=height - bottom + 4, stroke=svg.INK,
                  stroke_width=1, stroke_dasharray=dash)
         )  # fmt: skip
-        lines.append(_text(label, x=x, y=top - 10, text_anchor="middle", font_size=10, fill=MUTED))
+        lines.append(svg.text(label, x=x, y=top - 10, text_anchor="middle", font_size=10, fill=svg.MUTED))
     summary = "; ".join(
         f"{name} {psi:.3f} {severity}" if math.isfinite(psi) else f"{name} n/a" for name, psi, severity in items
     )
     return "".join(
         [
-            _svg_open(width, height, title, css_class="chart-psi"),
-            _tag("desc", _esc(f"Thresholds: watch {watch}, severe {severe}. {summary}")),
-            _tag("g", "".join(rows), class_="rows"),
+            svg.svg_open(width, height, title, css_class="chart-psi"),
+            svg.tag("desc", svg.esc(f"Thresholds: watch {watch}, severe {severe}. {summary}")),
+            svg.tag("g", "".join(rows), class_="rows"),
             *lines,
             "</svg>",
         ]

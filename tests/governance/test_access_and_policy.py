@@ -13,7 +13,7 @@ from rest_framework.test import APIClient
 from clinaiops.audit.models import AuditEvent
 from clinaiops.care.models import Alert, BreakGlassGrant, Patient
 from clinaiops.core.models import User
-from clinaiops.loops.services import evaluation_run
+from clinaiops.loops.services.evaluation import evaluation_run
 from governance.models import ApprovalPolicy
 from governance.policy import EffectiveBounds
 from governance.services import SignatureRefused, approval_policy_current, autonomy_bounds_set
@@ -37,11 +37,12 @@ def test_repeated_bad_signature_passwords_lock_the_account(patient: Patient, cli
     # Locked: even the right password cannot sign, and sign-in is refused on both surfaces.
     with pytest.raises(SignatureRefused, match="locked"):
         autonomy_bounds_set(actor=clinician, patient=patient, requested=BOUNDS, password=PASSWORD)
-    assert Client().post("/login/", {"username": clinician.username, "password": PASSWORD}).status_code == 200
+    # The lock-out is its own answer (issue 8 §4): 429 with Retry-After, code account_locked on the API.
+    assert Client().post("/login/", {"username": clinician.username, "password": PASSWORD}).status_code == 429
     token = APIClient().post(
         "/api/v1/auth/token/", {"username": clinician.username, "password": PASSWORD}, format="json"
     )
-    assert token.status_code == 401
+    assert (token.status_code, token.json()["code"]) == (429, "account_locked")
     # The lock expires.
     User.objects.filter(pk=clinician.pk).update(locked_until=timezone.now() - timedelta(seconds=1))
     assert Client().post("/login/", {"username": clinician.username, "password": PASSWORD}).status_code == 302
@@ -74,7 +75,7 @@ def test_break_glass_needs_a_reason_grants_an_hour_alerts_safety_and_is_accounte
     assert opened.status_code == 302
     page = client.get(f"/patients/{patient.pk}/")
     assert page.status_code == 200
-    assert b"Emergency (break-glass) access until" in page.content
+    assert b"Emergency (break-glass) access</strong> to patient P-0001 until" in page.content
 
     alert = Alert.objects.get(patient=patient, kind="break_glass")
     assert alert.priority == "P1"
@@ -171,8 +172,11 @@ def test_assigned_clinician_sets_bounds_in_the_portal_and_wider_ones_are_refused
     wide = client.post(f"/patients/{patient.pk}/", {**body, "max_step_change": 2})
     assert b"The global policy allows at most 1 step(s)." in wide.content
     assert patient.autonomy_bounds.count() == 1
-    page = client.get(f"/patients/{patient.pk}/")
-    assert b"Signed" in page.content or b"Dr Assigned" in page.content
+    page = client.get(f"/patients/{patient.pk}/").content.decode()
+    signature = patient.autonomy_bounds.get().signature
+    # The history row of v1: its bounds and the signature's manifestation (name — meaning — UTC time).
+    assert f"<td>v1</td><td>1</td><td>1–4</td><td>0.9</td><td>{signature.manifestation}</td>" in page
+    assert "Dr Assigned — approved — " in signature.manifestation
     assert portal_client_for(unassigned_clinician).post(f"/patients/{patient.pk}/", body).status_code == 404
 
 

@@ -5,6 +5,7 @@ import itertools
 import pytest
 from django.db import DatabaseError, connection, transaction
 
+from clinaiops.audit.digests import audit_digest
 from clinaiops.audit.models import AuditAction, AuditEvent
 from clinaiops.audit.services import AuditOutsideTransaction, audit_record
 from clinaiops.audit.verify import ledger_verify
@@ -14,7 +15,6 @@ from clinaiops.core.models import User
 from governance.models import Signature
 from governance.policy import EffectiveBounds
 from governance.services import SignatureRefused, autonomy_bounds_set, bounds_content, signature_verify
-from tests.conftest import readings_add
 
 
 def _events(n: int) -> None:
@@ -133,11 +133,37 @@ def test_bad_signature_password_is_refused_and_audited(patient: Patient, clinici
 
 
 def test_unassigned_clinician_cannot_set_bounds(patient: Patient, unassigned_clinician: User, password: str) -> None:
-    from clinaiops.core.errors import PermissionRefused
+    from clinaiops.core.errors import NotFound
 
     requested = EffectiveBounds(
         max_step_change=1, min_step=0, max_step=6, min_confidence=0.8, min_readings=6, autonomy_enabled=True
     )
-    with pytest.raises(PermissionRefused):
+    with pytest.raises(NotFound):  # another care team's patient does not exist for them (DESIGN §6)
         autonomy_bounds_set(actor=unassigned_clinician, patient=patient, requested=requested, password=password)
-    readings_add(patient, [(120, 80)])
+    assert not patient.autonomy_bounds.exists()
+    denied = AuditEvent.objects.get(action="bounds.set")
+    assert (denied.outcome, denied.actor) == ("denied", unassigned_clinician)
+    assert denied.payload_data["reason"] == "not_on_care_team"
+
+
+def test_emergency_access_cannot_set_bounds(patient: Patient, emergency_clinician: User, password: str) -> None:
+    from clinaiops.care.access import EmergencyAccessReadOnly
+
+    requested = EffectiveBounds(
+        max_step_change=1, min_step=0, max_step=6, min_confidence=0.8, min_readings=6, autonomy_enabled=True
+    )
+    with pytest.raises(EmergencyAccessReadOnly):
+        autonomy_bounds_set(actor=emergency_clinician, patient=patient, requested=requested, password=password)
+    assert not patient.autonomy_bounds.exists()
+
+
+def test_bounds_are_audited_with_a_keyed_digest_of_their_content(
+    patient: Patient, clinician: User, password: str
+) -> None:
+    requested = EffectiveBounds(
+        max_step_change=1, min_step=1, max_step=4, min_confidence=0.9, min_readings=8, autonomy_enabled=True
+    )
+    bounds = autonomy_bounds_set(actor=clinician, patient=patient, requested=requested, password=password)
+    event = AuditEvent.objects.get(action="bounds.set", outcome="success")
+    assert event.payload_data["content_hmac"] == audit_digest(bounds_content(bounds))
+    assert "content_sha256" not in event.payload_data

@@ -1,6 +1,15 @@
 from __future__ import annotations
 
-from governance.policy import MAJOR, MINOR, EffectiveBounds, TierInput, bounds_violations, proposal_tier
+from governance.policy import (
+    MAJOR,
+    MINOR,
+    EffectiveBounds,
+    TierInput,
+    bounds_in_force,
+    bounds_of,
+    bounds_violations,
+    proposal_tier,
+)
 
 DEFAULT = EffectiveBounds(
     max_step_change=1, min_step=0, max_step=6, min_confidence=0.8, min_readings=6, autonomy_enabled=True
@@ -50,3 +59,18 @@ def test_bounds_wider_than_the_policy_are_named_field_by_field() -> None:
     assert set(problems) == {"max_step_change", "min_confidence", "min_readings"}
     assert "at most 1" in problems["max_step_change"][0]
     assert bounds_violations(DEFAULT, DEFAULT) == {}
+
+
+def test_a_patient_without_signed_bounds_gets_the_policys_limits_and_signed_ones_are_clamped_to_them() -> None:
+    ceiling = bounds_of(
+        {"max_step_change": 1, "min_step": 1, "max_step": 4, "min_confidence": 0.85, "min_readings": 6},
+        autonomy_enabled=True,
+    )
+    assert bounds_in_force(None, ceiling) == ceiling
+    # Signed when the policy was looser; the policy has tightened since: its stricter limits win, field by field.
+    signed = EffectiveBounds(
+        max_step_change=2, min_step=0, max_step=3, min_confidence=0.9, min_readings=4, autonomy_enabled=False
+    )
+    assert bounds_in_force(signed, ceiling) == EffectiveBounds(
+        max_step_change=1, min_step=1, max_step=3, min_confidence=0.9, min_readings=6, autonomy_enabled=False
+    )

@@ -19,7 +19,8 @@ from governance.services import SignatureRefused
 from governance.signoffs import model_signoff_create, model_signoff_verify, model_signoffs_missing
 from inference.models import ApprovalState, Arm, ModelVersion
 from inference.selectors import serving_version
-from inference.services import model_version_promote, model_version_transition
+from inference.services.registry import model_version_transition
+from inference.services.serving import model_version_promote
 from tests.conftest import audit_actions
 from tests.factories import PASSWORD, UserFactory
 
@@ -221,11 +222,12 @@ def test_lineage_prints_the_whole_story_of_a_version(deployed_model: ModelVersio
 
     run = deployed_model.training_run
     assert f"sha256 {run.snapshot.sha256}" in out
-    assert "label provenance simulated 600" in out
+    assert "label provenance simulated (synthetic cohort) 600" in out
     assert f"seed {run.seed}" in out and f"code {run.code_version}" in out and "scikit-learn" in out
     assert "manifest verification: verified" in out
     assert out.count("signed_off") == 2 and "signature verified" in out and "acknowledged:" in out
     assert "production: moved to this version by mleng (test)" in out
+    assert "metrics accuracy " in out and "validation rows 120" in out and "n_validation" not in out
     assert "serving now on: production" in out
 
 

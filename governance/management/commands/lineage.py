@@ -4,10 +4,16 @@ from typing import Any
 
 from django.core.management.base import BaseCommand, CommandParser
 
-from governance.signoffs import model_signoff_list, model_signoff_verify, model_signoffs_missing
-from inference.management.commands._lifecycle import VERSION_HELP, gates_table, version_from_argument
-from inference.manifest import manifest_verify
-from inference.selectors import serving_history, serving_pointer_list
+from governance.lineage import model_version_lineage
+from inference.labels import (
+    CLASS_LABELS,
+    PROVENANCE_LABELS,
+    count_terms,
+    metric_terms,
+    parameter_terms,
+    terms_text,
+)
+from inference.management.lifecycle import VERSION_HELP, gates_table, version_from_argument
 
 
 class Command(BaseCommand):
@@ -21,52 +27,48 @@ class Command(BaseCommand):
         parser.add_argument("version", help=VERSION_HELP)
 
     def handle(self, *args: Any, **options: Any) -> None:
-        version = version_from_argument(options["version"])
-        run = version.training_run
-        snapshot = run.snapshot
+        lineage = model_version_lineage(version_from_argument(options["version"]))
+        version, run, snapshot = lineage.version, lineage.run, lineage.snapshot
         out = self.stdout.write
         out(f"model version {version.sha256}")
         out(f"  family {version.get_family_display()} ({version.family}); state {version.approval_state}")
         out(f"  registered {version.created_at:%Y-%m-%d %H:%M:%S} UTC")
         out(f"  sklearn {version.sklearn_sha256}; SHAP background {version.background_sha256}")
-        verification = manifest_verify(version)
         out(f"  manifest {version.manifest_sha256 or '(none)'} signed by key {version.manifest_key_id or '(none)'}")
-        out(f"  manifest verification: {verification}")
+        out(f"  manifest verification: {lineage.manifest}")
         out("snapshot")
         out(f"  sha256 {snapshot.sha256}")
         start, end = f"{snapshot.time_start:%Y-%m-%d %H:%M}", f"{snapshot.time_end:%Y-%m-%d %H:%M}"
         out(f"  {snapshot.row_count} rows from {start} to {end} UTC")
         quality = "passed" if snapshot.quality_passed else "FAILED"
         out(f"  feature set {snapshot.feature_set_version}; quality {quality}")
-        out(f"  label provenance {_counts(snapshot.provenance_counts)}; classes {_counts(snapshot.class_counts)}")
+        provenance = terms_text(count_terms(snapshot.provenance_counts, PROVENANCE_LABELS))
+        out(f"  label provenance {provenance}; classes {terms_text(count_terms(snapshot.class_counts, CLASS_LABELS))}")
         out(f"training run {run.pk} ({run.status})")
-        out(f"  params {run.params}; seed {run.seed}")
-        out(f"  code {run.code_version}; libraries {_counts(run.library_versions)}")
+        out(f"  params {terms_text(parameter_terms(run.params))}; seed {run.seed}")
+        libraries = ", ".join(f"{name} {v}" for name, v in sorted(run.library_versions.items()))
+        out(f"  code {run.code_version}; libraries {libraries}")
         out(f"  requested by {run.requested_by or 'system'}")
-        out(f"metrics {_counts({k: round(v, 4) for k, v in version.metrics.items()})}")
+        out(f"metrics {terms_text(metric_terms(version.metrics))}")
         out("gates")
-        out("\n".join(gates_table(version.gates, listed=None)))
+        if lineage.gates_unreadable:
+            out(f"  THE STORED GATES CANNOT BE READ: {lineage.gates_unreadable}")
+        else:
+            out("\n".join(gates_table(lineage.gates, listed=None)))
         out("sign-offs")
-        for signoff in model_signoff_list(version=version):
-            check = "signature verified" if model_signoff_verify(signoff) else "SIGNATURE DOES NOT VERIFY"
-            out(f"  {signoff.signature.manifestation} as {signoff.get_role_display()} ({check})")
-            for reason in signoff.acknowledged_review_reasons:
+        for signoff in lineage.signoffs:
+            check = "signature verified" if signoff.verified else "SIGNATURE DOES NOT VERIFY"
+            out(f"  {signoff.manifestation} as {signoff.role} ({check})")
+            for reason in signoff.acknowledged:
                 out(f"    acknowledged: {reason}")
-        missing = model_signoffs_missing(version=version)
-        if missing:
-            out(f"  missing: {', '.join(missing)}")
+        if lineage.missing_signoffs:
+            out(f"  missing: {', '.join(lineage.missing_signoffs)}")
         out("serving history")
-        events = list(serving_history(version=version))
-        for event in reversed(events):
-            moved = "to" if event.model_version_id == version.pk else "away from"
-            by = event.set_by.username if event.set_by else "system"
-            kind = "rollback" if event.is_rollback else event.reason
-            out(f"  {event.set_at:%Y-%m-%d %H:%M:%S} UTC {event.arm}: moved {moved} this version by {by} ({kind})")
-        if not events:
+        for move in lineage.history:
+            moved = "to" if move.towards else "away from"
+            out(
+                f"  {move.at:%Y-%m-%d %H:%M:%S} UTC {move.arm}: moved {moved} this version by {move.by} ({move.reason})"
+            )
+        if not lineage.history:
             out("  never served")
-        arms = [pointer.arm for pointer in serving_pointer_list() if pointer.model_version_id == version.pk]
-        out(f"  serving now on: {', '.join(arms) if arms else 'no arm'}")
-
-
-def _counts(values: dict[str, Any]) -> str:
-    return ", ".join(f"{key} {value}" for key, value in sorted(values.items())) or "none"
+        out(f"  serving now on: {', '.join(lineage.serving_on) if lineage.serving_on else 'no arm'}")

@@ -5,14 +5,14 @@ from typing import Any
 from django.core.management.base import BaseCommand, CommandParser
 
 from clinaiops.core.errors import ApplicationError
-from inference.management.commands._lifecycle import (
+from inference.management.lifecycle import (
     VERSION_HELP,
     command_error,
     user_from_argument,
     version_from_argument,
 )
 from inference.models import Arm
-from inference.services import model_version_promote
+from inference.services.serving import model_version_promote
 
 
 class Command(BaseCommand):

@@ -5,8 +5,8 @@ from typing import Any
 from django.core.management.base import BaseCommand, CommandParser
 
 from clinaiops.core.errors import ApplicationError
-from inference.management.commands._lifecycle import command_error
-from inference.services import training_run_register
+from inference.management.lifecycle import command_error
+from inference.services.training import training_run_register
 
 
 class Command(BaseCommand):

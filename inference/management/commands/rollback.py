@@ -5,9 +5,9 @@ from typing import Any
 from django.core.management.base import BaseCommand, CommandParser
 
 from clinaiops.core.errors import ApplicationError
-from inference.management.commands._lifecycle import command_error, user_from_argument
+from inference.management.lifecycle import command_error, user_from_argument
 from inference.models import Arm
-from inference.services import serving_rollback
+from inference.services.serving import serving_rollback
 
 
 class Command(BaseCommand):

@@ -5,11 +5,11 @@ from typing import Any
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 
 from clinaiops.core.errors import ApplicationError
-from inference.management.commands._lifecycle import command_error, gates_table, user_from_argument
+from inference.management.lifecycle import command_error, gates_table, user_from_argument
 from inference.models import ApprovalState, ModelFamily
 from inference.selectors import model_version_for_run
-from inference.services import dataset_snapshot_create, training_run_create, training_run_execute
-from inference.tasks import training_run_execute_task
+from inference.services.datasets import dataset_snapshot_create
+from inference.services.training import training_run_create, training_run_enqueue, training_run_execute
 
 
 class Command(BaseCommand):
@@ -36,7 +36,12 @@ class Command(BaseCommand):
         except ApplicationError as exc:
             raise command_error(exc) from exc
         if options["run_async"]:
-            training_run_execute_task.delay(run.pk)
+            try:
+                # A broker that is down fails the run with the reason and says so in one line: no traceback, no
+                # run left "queued" for a message that was never sent.
+                training_run_enqueue(run_id=run.pk)
+            except ApplicationError as exc:
+                raise command_error(exc) from exc
             self.stdout.write(f"training run {run.pk} enqueued; `manage.py register --run {run.pk}` shows its model")
             return
         try:
@@ -50,7 +55,7 @@ class Command(BaseCommand):
             f"model {version.sha256} ({version.family}, {version.approval_state}); balanced accuracy "
             f"{version.metrics['balanced_accuracy']:.3f}, ONNX parity {version.parity_max_abs_diff:.1e}"
         )
-        self.stdout.write("\n".join(gates_table(version.gates)))
+        self.stdout.write("\n".join(gates_table(version.gate_outcome)))
         if version.approval_state == ApprovalState.REJECTED:
             # The run succeeded; the model did not pass. Said on stderr so scripts notice, exit 0 all the same.
             self.stderr.write(

@@ -1,16 +1,17 @@
-"""Shared by the lifecycle commands: argument lookups, error conversion and the gates table."""
+"""What the lifecycle commands share (inference's and governance's): argument lookups, error conversion and the
+gates table. Public, so governance's commands (signoff, lineage, change_plan) import it like any module; it lives
+outside `commands/` so Django does not take it for a command."""
 
 from __future__ import annotations
-
-from typing import Any
 
 from django.core.management.base import CommandError
 
 from clinaiops.core.errors import ApplicationError
 from clinaiops.core.models import User
+from inference.gates.outcome import GateOutcome
 from inference.models import ModelVersion
 from inference.selectors import model_version_latest
-from inference.services import model_version_find
+from inference.services.registry import model_version_find
 
 VERSION_HELP = "model hash or a unique prefix (≥6 characters), or 'latest'"
 LISTED = 12  # failures and findings shown in a gates table before "… and N more"
@@ -40,23 +41,18 @@ def user_from_argument(username: str) -> User:
     return user
 
 
-def gates_table(gates: dict[str, Any], *, listed: int | None = LISTED) -> list[str]:
-    """One line per gate, then the failures and the findings that need a full review."""
-    from inference.gates import gate_summary
-
+def gates_table(outcome: GateOutcome, *, listed: int | None = LISTED) -> list[str]:
+    """One line per gate, then the failures that reject the version and the findings that need a full review."""
     lines = [f"  {'gate':<16} {'hard':<5} {'status':<18} numbers"]
-    for name, gate in gates.items():
-        lines.append(
-            f"  {name:<16} {'yes' if gate['hard'] else 'no':<5} {gate['status']:<18} {gate_summary(name, gate)}"
-        )
-    # A hard gate's failures reject the version; an unenforced gate's failures are repeated as review findings.
-    failures = [f for gate in gates.values() if gate["hard"] for f in gate.get("failures", [])]
-    reasons = [r for gate in gates.values() for r in gate.get("review_reasons", [])]
-    limit = len(failures) + len(reasons) if listed is None else listed
+    for result in outcome.results:
+        hard = "yes" if result.hard else "no"
+        lines.append(f"  {result.name:<16} {hard:<5} {result.status.label:<18} {result.summary}")
+    failures, findings = outcome.rejections, outcome.findings
+    limit = len(failures) + len(findings) if listed is None else listed
     lines.extend(f"  ✗ {failure}" for failure in failures[:limit])
     if len(failures) > limit:
         lines.append(f"  … and {len(failures) - limit} more failures (--all lists them)")
-    lines.extend(f"  ! needs full review: {reason}" for reason in reasons[:limit])
-    if len(reasons) > limit:
-        lines.append(f"  … and {len(reasons) - limit} more findings (--all lists them)")
+    lines.extend(f"  ! needs full review: {finding}" for finding in findings[:limit])
+    if len(findings) > limit:
+        lines.append(f"  … and {len(findings) - limit} more findings (--all lists them)")
     return lines

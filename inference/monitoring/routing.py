@@ -1,4 +1,7 @@
-"""Which model scores a patient (DESIGN §3 "Deployment arms").
+"""Routing: which model scores a patient (DESIGN §3 "Deployment arms").
+
+It lives in monitoring because it reads monitoring's canary stages and model-integrity holds; inference's own
+modules never need it, so the dependency between inference and inference.monitoring runs one way.
 
 Production serves everyone except the canary's sticky share; the shadow model scores beside whichever arm
 served, and its output is only logged.
