@@ -19,6 +19,55 @@ class ArtifactMissing(RuntimeError):
     pass
 
 
+class ModelUntrusted(ArtifactTampered):
+    """What would be loaded is not what a trusted key signed: the manifest's signature fails or its key is not
+    trusted (inference.manifest), the row disagrees with the signed manifest, or a dataset snapshot lacks a valid
+    attestation. A kind of ArtifactTampered, so every caller that refuses a tampered file refuses this too."""
+
+
+def artifact_fingerprint(sha256: str, *, suffix: str) -> tuple[int, int, int, int] | None:
+    """(inode, size, mtime, ctime) of the stored file, None if it is missing. Any rewrite, rename over it or
+    utime changes one of them (ctime cannot be set back without the system clock), so a changed fingerprint
+    means "hash it again"; an unchanged one is what the scheduled full re-verification is for."""
+    try:
+        stat = os.stat(_path(sha256, suffix))
+    except FileNotFoundError:
+        return None
+    return (stat.st_ino, stat.st_size, stat.st_mtime_ns, stat.st_ctime_ns)
+
+
+def artifact_read_verified(sha256: str, *, suffix: str) -> tuple[bytes, tuple[int, int, int, int]]:
+    """The bytes (hash re-verified, as artifact_get) and the fingerprint of the very file they were read from."""
+    path = _path(sha256, suffix)
+    try:
+        with path.open("rb") as handle:
+            stat = os.fstat(handle.fileno())
+            data = handle.read()
+    except FileNotFoundError as exc:
+        raise ArtifactMissing(f"artifact {sha256[:12]}{suffix} is missing from ARTIFACT_ROOT") from exc
+    if hashlib.sha256(data).hexdigest() != sha256:
+        raise ArtifactTampered(f"artifact {sha256[:12]}{suffix} does not match its hash; refusing to load it")
+    return data, (stat.st_ino, stat.st_size, stat.st_mtime_ns, stat.st_ctime_ns)
+
+
+def sidecar_put(sha256: str, *, suffix: str, data: bytes) -> None:
+    """Write a small file stored beside an artifact (not content-addressed, e.g. a snapshot's signed
+    attestation), atomically."""
+    path = _path(sha256, suffix)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=path.parent)
+    with os.fdopen(fd, "wb") as handle:
+        handle.write(data)
+    os.replace(tmp, path)
+
+
+def sidecar_get(sha256: str, *, suffix: str) -> bytes | None:
+    try:
+        return _path(sha256, suffix).read_bytes()
+    except FileNotFoundError:
+        return None
+
+
 def _path(sha256: str, suffix: str) -> Path:
     root = Path(settings.ARTIFACT_ROOT)
     return root / sha256[:2] / f"{sha256}{suffix}"

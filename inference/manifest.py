@@ -11,12 +11,18 @@ compromise must not also forge audit checkpoints.
 Production takes MODEL_SIGNING_KEY (base64 of a 32-byte seed) from the environment; the embedded default keeps
 a generated development key in AUDIT_KEY_DIR/model-ed25519.seed. Keys retired by a rotation stay trusted for
 verification through MODEL_TRUSTED_PUBLIC_KEYS ("key_id:base64,…").
+
+Serving trusts the manifest, never the row: `manifest_trusted` checks the signature against those keys (never
+a key named by the database alone) and returns the artifact hashes, feature names and classes as signed. The
+runtime (inference.runtime) loads only bytes that hash to those values; a row whose hashes, features or
+classes differ from its signed manifest is refused (docs/security.md, "The served model").
 """
 
 from __future__ import annotations
 
 import base64
 import json
+import re
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -27,8 +33,9 @@ from django.conf import settings
 
 from clinaiops.core.canonical import canonical_bytes, sha256_hex
 from clinaiops.core.signing import Ed25519Key, signing_key_load, trusted_public_keys
-from inference.artifacts import ArtifactMissing, ArtifactTampered, artifact_get
+from inference.artifacts import ArtifactMissing, ArtifactTampered, ModelUntrusted, artifact_get
 from inference.models import ModelVersion, TrainingRun
+from inference.training import SPLIT_METHOD, TRAIN_FRACTION
 
 MANIFEST_SCHEMA = "clinaiops.model-manifest/1"
 
@@ -61,8 +68,6 @@ def manifest_content(
 ) -> dict[str, Any]:
     """What a version's signature covers. Built from the same values that are stored on the row, so
     `manifest_verify` can rebuild it from the row and compare."""
-    from inference.training import SPLIT_METHOD, TRAIN_FRACTION
-
     snapshot = run.snapshot
     return {
         "schema": MANIFEST_SCHEMA,
@@ -169,3 +174,105 @@ def manifest_verify(version: ModelVersion) -> ManifestVerification:
         except (ArtifactTampered, ArtifactMissing) as exc:
             problems.append(str(exc))
     return ManifestVerification(not problems, tuple(problems))
+
+
+_SHA256 = re.compile(r"[0-9a-f]{64}")
+
+
+@dataclass(frozen=True)
+class TrustedManifest:
+    """What a trusted key signed for one version: the only source of the hashes the runtime loads."""
+
+    key_id: str
+    signature: str
+    onnx_sha256: str
+    sklearn_sha256: str
+    background_sha256: str
+    snapshot_sha256: str
+    family: str
+    feature_names: tuple[str, ...]
+    classes: tuple[str, ...]
+
+    def artifacts(self) -> tuple[tuple[str, str], ...]:
+        """(hash, suffix) of every file serving reads: the ONNX model and the SHAP explainer's two files."""
+        return ((self.onnx_sha256, ".onnx"), (self.sklearn_sha256, ".joblib"), (self.background_sha256, ".npy"))
+
+    def matches_row(self, version: ModelVersion) -> bool:
+        """The row still says what was signed (cheap enough for every scoring call)."""
+        return (
+            version.manifest_signature == self.signature
+            and version.sha256 == self.onnx_sha256
+            and version.sklearn_sha256 == self.sklearn_sha256
+            and version.background_sha256 == self.background_sha256
+            and version.family == self.family
+            and tuple(version.feature_names) == self.feature_names
+            and tuple(version.classes) == self.classes
+        )
+
+
+def _sha256_field(value: object, what: str) -> str:
+    if not isinstance(value, str) or not _SHA256.fullmatch(value):
+        raise ModelUntrusted(f"the signed manifest has no valid {what}")
+    return value
+
+
+def manifest_trusted(version: ModelVersion) -> TrustedManifest:
+    """The version's manifest, if a trusted key signed it and the row agrees with it; else ModelUntrusted.
+
+    Trusted keys are the current MODEL_SIGNING_KEY's and MODEL_TRUSTED_PUBLIC_KEYS: the row's key id only picks
+    one of them. Reads no other row and no file: the caller hashes the files against the returned values."""
+    if not version.manifest_text:
+        raise ModelUntrusted(f"model {version.short_hash} has no signed manifest; it cannot serve")
+    data = version.manifest_text.encode("utf-8")
+    public = model_trusted_public_keys().get(version.manifest_key_id)
+    if public is None:
+        raise ModelUntrusted(f"model {version.short_hash}: manifest key {version.manifest_key_id!r} is not trusted")
+    try:
+        public.verify(base64.b64decode(version.manifest_signature, validate=True), data)
+    except (InvalidSignature, ValueError) as exc:
+        raise ModelUntrusted(f"model {version.short_hash}: the manifest signature does not verify") from exc
+    try:
+        content = json.loads(data)
+    except ValueError as exc:  # signed but not JSON: never produced by manifest_sign
+        raise ModelUntrusted(f"model {version.short_hash}: the signed manifest is not JSON") from exc
+    if not isinstance(content, dict) or content.get("schema") != MANIFEST_SCHEMA:
+        raise ModelUntrusted(f"model {version.short_hash}: the signed manifest has an unknown schema")
+    artifacts, snapshot = content.get("artifacts"), content.get("snapshot")
+    artifacts = artifacts if isinstance(artifacts, dict) else {}
+    snapshot = snapshot if isinstance(snapshot, dict) else {}
+    names, classes = content.get("feature_names"), content.get("classes")
+    if not isinstance(names, list) or not isinstance(classes, list):
+        raise ModelUntrusted(f"model {version.short_hash}: the signed manifest names no features or classes")
+    trusted = TrustedManifest(
+        key_id=version.manifest_key_id,
+        signature=version.manifest_signature,
+        onnx_sha256=_sha256_field(artifacts.get("onnx_sha256"), "ONNX hash"),
+        sklearn_sha256=_sha256_field(artifacts.get("sklearn_sha256"), "explainer model hash"),
+        background_sha256=_sha256_field(artifacts.get("background_sha256"), "explainer background hash"),
+        snapshot_sha256=_sha256_field(snapshot.get("sha256"), "snapshot hash"),
+        family=str(content.get("family", "")),
+        feature_names=tuple(str(name) for name in names),
+        classes=tuple(str(name) for name in classes),
+    )
+    if not trusted.matches_row(version):
+        raise ModelUntrusted(
+            f"model {version.short_hash}: the database row differs from its signed manifest (hashes, family, "
+            "features or classes); refusing it"
+        )
+    return trusted
+
+
+def model_trust_problems(version: ModelVersion) -> list[str]:
+    """Why serving would refuse `version` now: its manifest (manifest_trusted), then each file it would read
+    hashed against the signed value. Empty when it may serve."""
+    try:
+        trusted = manifest_trusted(version)
+    except ModelUntrusted as exc:
+        return [str(exc)]
+    problems = []
+    for sha256, suffix in trusted.artifacts():
+        try:
+            artifact_get(sha256, suffix=suffix)
+        except (ArtifactTampered, ArtifactMissing) as exc:
+            problems.append(str(exc))
+    return problems

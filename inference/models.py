@@ -7,6 +7,7 @@ from django.conf import settings
 from django.db import models
 
 from clinaiops.care.models import Patient
+from inference.gates.outcome import GateOutcome, gate_outcome_load
 
 
 class LabelProvenance(models.TextChoices):
@@ -95,6 +96,11 @@ class TrainingRun(models.Model):
     created_at = models.DateTimeField()
     started_at = models.DateTimeField(null=True, blank=True)
     finished_at = models.DateTimeField(null=True, blank=True)
+    # The last sign of life (issue 8 §5): set when the run is queued or requeued, when a worker claims it, and every
+    # TRAINING_HEARTBEAT_SECONDS while it trains. The sweeper (inference.services.training.training_runs_sweep)
+    # requeues a queued run nobody picked up and a running one whose worker stopped beating.
+    heartbeat_at = models.DateTimeField(null=True, blank=True)
+    requeue_count = models.PositiveSmallIntegerField(default=0)
 
     class Meta:
         ordering = ["-created_at"]
@@ -178,22 +184,19 @@ class ModelVersion(models.Model):
         return loaded
 
     @property
+    def gate_outcome(self) -> GateOutcome:
+        """The stored gates as typed results (inference.gates): verdict, failures, findings, summaries."""
+        return gate_outcome_load(self.gates)
+
+    @property
     def review_reasons(self) -> list[str]:
         """Why the gates say this version needs a full review (outside its change-control plan, fairness that
         could not be judged, …). The safety sign-off must acknowledge each one."""
-        reasons: list[str] = []
-        for gate in self.gates.values():
-            if isinstance(gate, dict):
-                reasons.extend(gate.get("review_reasons", []))
-        return reasons
+        return self.gate_outcome.findings
 
     @property
     def failed_gates(self) -> list[str]:
-        return [
-            name
-            for name, gate in self.gates.items()
-            if isinstance(gate, dict) and gate.get("hard") and not gate.get("passed")
-        ]
+        return self.gate_outcome.failed
 
 
 class ChangeControlPlan(models.Model):
@@ -210,6 +213,10 @@ class ChangeControlPlan(models.Model):
     fairness_ceiling = models.FloatField(help_text="maximum equalized-odds difference over judged attributes")
     created_at = models.DateTimeField()
     created_by = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+")
+    # The safety officer's e-signature over the plan's canonical content (governance.change_control). An id, not
+    # a foreign key: governance sits above inference (DESIGN §9). Null only for plans declared before plans were
+    # signed; the change-control gate does not let those waive a full review.
+    signature_id = models.PositiveBigIntegerField(null=True, blank=True, unique=True)
 
     class Meta:
         ordering = ["model_line", "-version"]

@@ -35,6 +35,7 @@ class AuditAction(models.TextChoices):
     LABEL_RECORDED = "dataset.label_recorded"
     TRAINING_STARTED = "training.started"
     TRAINING_FINISHED = "training.finished"
+    TRAINING_REQUEUED = "training.requeued"
     MODEL_REGISTERED = "model.registered"
     MODEL_TRANSITIONED = "model.transitioned"
     SERVING_POINTER_SET = "serving.pointer_set"
@@ -70,6 +71,10 @@ class AuditAction(models.TextChoices):
     PATIENT_SEARCHED = "patient.searched"
     KEYS_ROTATION_STARTED = "keys.rotation_started"
     KEYS_ROTATED = "keys.rotated"
+    # The stop switch (issue 10, EU AI Act art. 14): a clinical safety officer stops the AI, for everyone or one
+    # clinic, and later resumes it; both are e-signed.
+    AI_STOPPED = "ai.stopped"
+    AI_RESUMED = "ai.resumed"
 
 
 class AuditOutcome(models.TextChoices):

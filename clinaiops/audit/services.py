@@ -21,6 +21,7 @@ from datetime import UTC, datetime
 from functools import partial
 from typing import Any
 
+import psycopg
 from django.conf import settings
 from django.db import connection, transaction
 from django.utils import timezone
@@ -35,6 +36,7 @@ from clinaiops.audit.chain import (
 )
 from clinaiops.audit.keys import audit_signing_key, audit_trusted_public_keys
 from clinaiops.audit.models import AuditAction, AuditCheckpoint, AuditEvent, AuditOutcome
+from clinaiops.audit.signals import checkpoint_due
 from clinaiops.audit.verify import checkpoint_signature_valid, checkpoint_signed
 from clinaiops.audit.witness import WitnessPublishFailed, witness_publish, witness_read
 from clinaiops.core.canonical import canonical_bytes
@@ -57,8 +59,6 @@ def _prepared_cursor() -> Any:
     """A psycopg cursor with server-side binding on Django's connection (same transaction). The append is
     executed with prepare=True, so it skips parsing and planning; Django turns prepared statements off globally
     for the sake of transaction-mode poolers (PgBouncer ≥ 1.21 supports them)."""
-    import psycopg
-
     connection.ensure_connection()
     return psycopg.Cursor(connection.connection)
 
@@ -149,11 +149,10 @@ def audit_record(
 
 
 def _checkpoint_after_commit(seq: int) -> None:
-    # The task module imports this one, hence the import here.
-    from clinaiops.audit.tasks import audit_checkpoint_create_task
-
+    # The task module imports this one, so the task is reached through a signal its receiver (connected in
+    # AuditConfig.ready) answers by enqueueing it: no import cycle between services and tasks.
     try:
-        audit_checkpoint_create_task.delay("periodic")
+        checkpoint_due.send(sender=AuditCheckpoint, seq=seq)
     except Exception:  # after commit nothing may undo the write: log it; the scheduled run makes the checkpoint
         logger.exception("audit checkpoint after seq %s failed; the next scheduled run makes it", seq)
 

@@ -45,6 +45,7 @@ def synthetic_ledger_create(n: int, *, checkpoint_every: int = 0, batch: int = 5
     """Insert n chained events (and signed checkpoints every `checkpoint_every`, with their segment hashes) into
     the database; with `witness`, publish each checkpoint to the configured witness as well, as the service
     does after commit."""
+    # Here, not at the top: bench/history_bench.py imports synthetic_events in a process without Django set up.
     from django.db import transaction
 
     from clinaiops.audit.keys import audit_signing_key

@@ -1,11 +1,10 @@
 from __future__ import annotations
 
-from celery import shared_task
-
 from clinaiops.audit.services import audit_checkpoint_create, audit_witness_catch_up
+from clinaiops.core.task_retry import durable_task
 
 
-@shared_task(acks_late=True, name="clinaiops.audit.tasks.audit_checkpoint_create")
+@durable_task(name="clinaiops.audit.tasks.audit_checkpoint_create")
 def audit_checkpoint_create_task(reason: str = "scheduled") -> int | None:
     """Sign a checkpoint over the head: after the commit of every AUDIT_CHECKPOINT_EVERY-th event ("periodic")
     and by beat every AUDIT_CHECKPOINT_INTERVAL_SECONDS ("scheduled"), which also republishes to the witness any
@@ -15,3 +14,8 @@ def audit_checkpoint_create_task(reason: str = "scheduled") -> int | None:
     if reason == "scheduled":
         audit_witness_catch_up()
     return checkpoint.seq if checkpoint else None
+
+
+def checkpoint_due_enqueue(sender: object, *, seq: int, **kwargs: object) -> None:
+    """Receiver of clinaiops.audit.signals.checkpoint_due (connected in AuditConfig.ready)."""
+    audit_checkpoint_create_task.delay("periodic")

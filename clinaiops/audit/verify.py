@@ -21,16 +21,15 @@ from collections import deque
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, replace
 from pathlib import Path
-from typing import TYPE_CHECKING
 
 from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
+from django.db import connection
 
-from clinaiops.audit.chain import GENESIS_HASH, SEGMENT_MAX_EVENTS, SignedCheckpoint, event_canonical
-
-if TYPE_CHECKING:
-    from clinaiops.audit.models import AuditCheckpoint
-    from clinaiops.audit.witness import WitnessRead
+from clinaiops.audit.chain import GENESIS_HASH, SEGMENT_MAX_EVENTS, TIMESTAMP_FORMAT, SignedCheckpoint, event_canonical
+from clinaiops.audit.keys import audit_trusted_public_keys
+from clinaiops.audit.models import AuditCheckpoint, AuditEvent
+from clinaiops.audit.witness import WitnessRead, witness_read
 
 EDITED = "edited event"
 DELETED = "deleted event"
@@ -359,8 +358,6 @@ def _sqlite_row(row: Sequence[object]) -> EventRow:
 
 
 def _stream(sql: str, batch: int) -> Iterator[tuple[object, ...]]:
-    from django.db import connection
-
     cursor = connection.chunked_cursor()  # a server-side cursor on PostgreSQL: constant memory
     try:
         cursor.execute(sql)
@@ -372,8 +369,6 @@ def _stream(sql: str, batch: int) -> Iterator[tuple[object, ...]]:
 
 def ledger_rows(batch: int = 10_000) -> Iterator[EventRow]:
     """Full rows in seq order (the Python canonicalisation path)."""
-    from django.db import connection
-
     if connection.vendor == "postgresql":
         yield from _stream(_PG_ROWS + " ORDER BY seq", batch)  # type: ignore[misc]
     else:
@@ -382,8 +377,6 @@ def ledger_rows(batch: int = 10_000) -> Iterator[EventRow]:
 
 
 def ledger_row(seq: int) -> EventRow | None:
-    from django.db import connection
-
     with connection.cursor() as cursor:
         base = _PG_ROWS if connection.vendor == "postgresql" else _SQLITE_ROWS
         cursor.execute(base + " WHERE seq = %s", [seq])
@@ -400,8 +393,6 @@ def _int_or_none(value: object) -> int | None:
 
 
 def ledger_checkpoints() -> list[SignedCheckpoint]:
-    from django.db import connection
-
     postgres = connection.vendor == "postgresql"
     with connection.cursor() as cursor:
         cursor.execute((_PG_CHECKPOINTS if postgres else _SQLITE_CHECKPOINTS) + " ORDER BY seq")
@@ -425,8 +416,6 @@ def ledger_checkpoints() -> list[SignedCheckpoint]:
 
 def checkpoint_signed(checkpoint: AuditCheckpoint) -> SignedCheckpoint:
     """A checkpoint row as the verifier checks it (what the signature covers)."""
-    from clinaiops.audit.chain import TIMESTAMP_FORMAT
-
     return SignedCheckpoint(
         seq=checkpoint.seq,
         head_hash=checkpoint.head_hash,
@@ -441,14 +430,10 @@ def checkpoint_signed(checkpoint: AuditCheckpoint) -> SignedCheckpoint:
 
 def audit_checkpoint_signature_valid(checkpoint: AuditCheckpoint) -> bool:
     """Whether a stored checkpoint's signature verifies against the trusted keys (for pages and reports)."""
-    from clinaiops.audit.keys import audit_trusted_public_keys
-
     return checkpoint_signature_valid(checkpoint_signed(checkpoint), audit_trusted_public_keys())
 
 
 def ledger_lookup(hash_hex: str) -> int | None:
-    from clinaiops.audit.models import AuditEvent
-
     seq: int | None = AuditEvent.objects.filter(hash=hash_hex).values_list("seq", flat=True).first()
     return seq
 
@@ -465,9 +450,6 @@ def ledger_verify(
 ) -> VerificationResult:
     """Verify the database's ledger and checkpoints against the trusted keys and the witness (the configured one,
     or the witness file at `witness_path`). `progress(rows read)` is called every `progress_every` rows."""
-    from clinaiops.audit.keys import audit_trusted_public_keys
-    from clinaiops.audit.witness import witness_read
-
     # The witness is read first: an entry is published only after its checkpoint commits, so everything it
     # names is already in the database snapshot read next, and a checkpoint made meanwhile cannot look cut.
     witness = witness_read(witness_path)

@@ -1,8 +1,19 @@
 from __future__ import annotations
 
+from datetime import date
+from typing import Any
+
 from django.conf import settings
 from django.db import models
+from django.utils import timezone
 
+from clinaiops.core.crypto.blind_index import KIND_FAMILY_NAME, KIND_FULL_NAME, KIND_MRN
+from clinaiops.core.crypto.fields import (
+    BlindIndexField,
+    EncryptedDateField,
+    EncryptedTextField,
+    update_fields_with_blind_indexes,
+)
 from clinaiops.core.regimen import MAX_STEP, MIN_STEP, regimen_label
 
 
@@ -20,13 +31,27 @@ class Sex(models.TextChoices):
 
 
 class Patient(models.Model):
-    """A patient enrolled in home BP care. Identified in the portal by a pseudonymous code; direct
-    identifiers (name, date of birth, MRN) are not stored yet (see DESIGN §6 note in docs)."""
+    """A patient enrolled in home BP care. The pseudonymous code names the patient wherever an identifier is not
+    needed (queue, ledger, datasets); the direct identifiers (name, date of birth, MRN) are encrypted at rest and
+    shown only in the patient banner of the patient's own pages, which are audited reads (DESIGN §6)."""
 
     user = models.OneToOneField(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="patient")
     code = models.CharField(max_length=16, unique=True)
     care_team = models.ForeignKey(CareTeam, on_delete=models.PROTECT, related_name="patients")
+    # Direct identifiers (HIPAA §164.514(b)(2)(i)), AES-GCM envelopes. Empty only for patients enrolled before
+    # they existed; patient_enroll requires them.
+    given_name = EncryptedTextField(blank=True, default="")
+    family_name = EncryptedTextField(blank=True, default="")
+    date_of_birth = EncryptedDateField(null=True, blank=True)
+    mrn = EncryptedTextField(blank=True, default="")
+    # Keyed blind indexes for lookup (clinaiops.core.crypto.blind_index), recomputed on every save. The MRN's is
+    # unique: one hospital number, one patient.
+    mrn_index = BlindIndexField(kind=KIND_MRN, sources=["mrn"], unique=True)
+    full_name_index = BlindIndexField(kind=KIND_FULL_NAME, sources=["given_name", "family_name"], db_index=True)
+    family_name_index = BlindIndexField(kind=KIND_FAMILY_NAME, sources=["family_name"], db_index=True)
     sex = models.CharField(max_length=8, choices=Sex.choices)
+    # Kept in the clear: the model's age feature needs it, and a year of birth is not an identifier under the HIPAA
+    # safe harbour (§164.514(b)(2)(i)(C) removes all elements of dates *except the year*) (docs/security.md).
     birth_year = models.PositiveSmallIntegerField()
     race_ethnicity = models.CharField(max_length=16)
     skin_tone = models.PositiveSmallIntegerField(help_text="Fitzpatrick type 1–6")
@@ -53,9 +78,32 @@ class Patient(models.Model):
     def __str__(self) -> str:
         return self.code
 
+    def save(self, *args: Any, **kwargs: Any) -> None:
+        if kwargs.get("update_fields") is not None:
+            kwargs["update_fields"] = update_fields_with_blind_indexes(Patient, kwargs["update_fields"])
+        super().save(*args, **kwargs)
+
     @property
     def regimen(self) -> str:
         return regimen_label(self.current_step)
+
+    @property
+    def banner_name(self) -> str:
+        """The name as a patient banner shows it: "FAMILY, Given" (a family name in capitals is read first)."""
+        if not (self.family_name or self.given_name):
+            return ""
+        return ", ".join(part for part in (self.family_name.upper(), self.given_name) if part)
+
+    @property
+    def age(self) -> int | None:
+        return self.age_on(timezone.now().date())
+
+    def age_on(self, day: date) -> int | None:
+        """Age in whole years on `day`, from the date of birth (the banner's age, not the model's feature)."""
+        born = self.date_of_birth
+        if born is None:
+            return None
+        return day.year - born.year - ((day.month, day.day) < (born.month, born.day))
 
 
 class ReadingSource(models.TextChoices):
@@ -118,14 +166,22 @@ class Alert(models.Model):
     escalated_at = models.DateTimeField(null=True, blank=True)
     acknowledged_at = models.DateTimeField(null=True, blank=True)
     acknowledged_by = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.PROTECT)
+    # A break-glass alert names the grant it reports: who opened emergency access, why, and until when.
+    break_glass_grant = models.ForeignKey(
+        "BreakGlassGrant", null=True, blank=True, on_delete=models.PROTECT, related_name="alerts"
+    )
 
     class Meta:
         ordering = ["-opened_at"]
         constraints = [
-            # One open alert of a kind per patient: a burst of crisis readings is one alert, not ten.
+            # One open safety alert of a kind per patient: a burst of crisis readings is one alert, not ten. Every
+            # emergency access is its own security alert, though: a second clinician breaking the glass on the same
+            # patient must not disappear into the first one's alert.
             models.UniqueConstraint(
-                fields=["patient", "kind"], condition=models.Q(status="open"), name="alert_one_open_per_kind"
-            )
+                fields=["patient", "kind"],
+                condition=models.Q(status="open") & ~models.Q(kind="break_glass"),
+                name="alert_one_open_per_kind",
+            ),
         ]
 
     def __str__(self) -> str:
@@ -144,6 +200,8 @@ class Symptom(models.Model):
     patient = models.ForeignKey(Patient, on_delete=models.PROTECT, related_name="symptoms")
     kind = models.CharField(max_length=16, choices=SymptomKind.choices)
     reported_at = models.DateTimeField()
+    # What the patient typed about it, encrypted; optional (the API to send it comes later).
+    note = EncryptedTextField(blank=True, default="")
 
     class Meta:
         ordering = ["-reported_at"]
@@ -188,7 +246,7 @@ class BreakGlassGrant(models.Model):
 
     user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="break_glass_grants")
     patient = models.ForeignKey(Patient, on_delete=models.PROTECT, related_name="break_glass_grants")
-    reason = models.TextField()
+    reason = EncryptedTextField()
     granted_at = models.DateTimeField()
     expires_at = models.DateTimeField()
 

@@ -3,14 +3,34 @@ scope is simply not found (DESIGN §6)."""
 
 from __future__ import annotations
 
+import re
 from datetime import datetime, timedelta
 
 from django.db.models import Q, QuerySet
 from django.utils import timezone
 
-from clinaiops.care.models import Alert, AlertKind, AlertStatus, BreakGlassGrant, Patient, Reading, Symptom
-from clinaiops.core.errors import NotFound
+from clinaiops.care.models import (
+    Alert,
+    AlertKind,
+    AlertStatus,
+    BreakGlassGrant,
+    Patient,
+    Reading,
+    RegimenChange,
+    Symptom,
+)
+from clinaiops.core.crypto.blind_index import (
+    KIND_FAMILY_NAME,
+    KIND_FULL_NAME,
+    KIND_MRN,
+    blind_index_candidates,
+    mrn_normalise,
+)
+from clinaiops.core.errors import NotFound, ValidationFailed
 from clinaiops.core.models import Role, User
+
+# The pseudonymous patient code: "P-" and up to 14 letters or digits (P-0187).
+PATIENT_CODE = re.compile(r"^P-[A-Z0-9]{1,14}$")
 
 
 def patient_list_visible(*, user: User) -> QuerySet[Patient]:
@@ -32,11 +52,48 @@ def patient_get_visible(*, user: User, patient_id: int) -> Patient:
     return patient
 
 
+def patient_get_by_mrn(*, user: User, mrn: str) -> Patient:
+    """The patient with this MRN, if `user` may see them (the blind index; nothing is decrypted to find it). The
+    errors never repeat the MRN: they reach screens, API answers and logs."""
+    candidates = blind_index_candidates(KIND_MRN, [mrn])
+    if not candidates:
+        raise ValidationFailed("That is not an MRN.", fields={"mrn": ["An MRN is 4 to 20 letters and digits."]})
+    patient = patient_list_visible(user=user).filter(mrn_index__in=candidates).first()
+    if patient is None:
+        raise NotFound("No patient you can see has that MRN.")
+    return patient
+
+
+def patient_search_visible(*, user: User, query: str) -> QuerySet[Patient]:
+    """The patients `user` may see whose MRN, full name ("Given Family" or "Family, Given") or family name is
+    exactly `query` once normalised (case, accents, punctuation and spacing do not matter), or whose code it is.
+    Exact matches only: the blind index cannot do prefixes (clinaiops.core.crypto.blind_index)."""
+    term = (query or "").strip()
+    if not term:
+        return Patient.objects.none()
+    # Only a term shaped like a code is compared in the clear: anything else (a name, an MRN) would otherwise sit
+    # in the SQL text, where the database's statement and slow-query logs keep it.
+    matches = Q(code=term.upper()) if PATIENT_CODE.match(term.upper()) else Q(pk__in=[])
+    if mrn_normalise(term) is not None:
+        matches |= Q(mrn_index__in=blind_index_candidates(KIND_MRN, [term]))
+    family, comma, given = term.partition(",")
+    full_names = [term, f"{given} {family}"] if comma else [term]
+    for name in full_names:
+        matches |= Q(full_name_index__in=blind_index_candidates(KIND_FULL_NAME, [name]))
+    matches |= Q(family_name_index__in=blind_index_candidates(KIND_FAMILY_NAME, [term]))
+    return patient_list_visible(user=user).filter(matches)
+
+
 def patient_for_user(*, user: User) -> Patient:
     patient = Patient.objects.filter(user=user).select_related("care_team").first()
     if patient is None:
         raise NotFound("This account has no patient record.")
     return patient
+
+
+def reading_list_own(*, user: User) -> QuerySet[Reading]:
+    """A patient's own readings, newest first (the mobile API's list)."""
+    return Reading.objects.filter(patient__user=user).order_by("-taken_at", "-pk")
 
 
 def readings_between(*, patient: Patient, start: datetime, end: datetime) -> QuerySet[Reading]:
@@ -56,14 +113,45 @@ def alerts_open_for(*, patient: Patient) -> QuerySet[Alert]:
 
 
 def alert_list_visible(*, user: User, status: str | None = AlertStatus.OPEN) -> QuerySet[Alert]:
-    """Clinicians: alerts for their patients. Safety officers: break-glass alerts, whoever the patient."""
+    """Clinicians: the safety alerts of the patients they may see. Safety officers: the break-glass alerts
+    (security, P1), whoever the patient, with the grant that says who accessed and why. A break-glass alert is
+    not clinical work, so it never sits in a clinician's inbox."""
     if user.role == Role.SAFETY_OFFICER:
-        alerts = Alert.objects.select_related("patient").filter(kind=AlertKind.BREAK_GLASS)
+        alerts = Alert.objects.select_related("patient", "break_glass_grant__user").filter(kind=AlertKind.BREAK_GLASS)
+    elif user.role == Role.CLINICIAN:
+        alerts = (
+            Alert.objects.select_related("patient")
+            .filter(patient__in=patient_list_visible(user=user))
+            .exclude(kind=AlertKind.BREAK_GLASS)
+        )
     else:
-        alerts = Alert.objects.select_related("patient").filter(patient__in=patient_list_visible(user=user))
+        return Alert.objects.none()
     if status:
         alerts = alerts.filter(status=status)
-    return alerts.order_by("-opened_at")
+    return alerts.order_by("-opened_at", "-pk")
+
+
+def alert_get_visible(*, user: User, alert_id: int) -> Alert:
+    alert = alert_list_visible(user=user, status=None).filter(pk=alert_id).first()
+    if alert is None:
+        raise NotFound("No such alert.")
+    return alert
+
+
+def alert_list_for_patient(*, patient: Patient, limit: int = 10) -> list[Alert]:
+    """The patient's newest safety alerts, for the patient page (break-glass alerts are the safety officer's)."""
+    return list(
+        Alert.objects.filter(patient=patient).exclude(kind=AlertKind.BREAK_GLASS).order_by("-opened_at")[:limit]
+    )
+
+
+def regimen_changes_for(
+    *, patient: Patient, since: datetime | None = None, limit: int | None = None
+) -> list[RegimenChange]:
+    changes = RegimenChange.objects.filter(patient=patient).order_by("-changed_at", "-pk")
+    if since is not None:
+        changes = changes.filter(changed_at__gte=since)
+    return list(changes[:limit] if limit is not None else changes)
 
 
 def break_glass_active(*, user: User, patient: Patient) -> BreakGlassGrant | None:

@@ -8,8 +8,10 @@ from datetime import date, datetime, timedelta
 from django.db import IntegrityError, transaction
 from django.utils import timezone
 
+from clinaiops.audit.digests import audit_digest
 from clinaiops.audit.models import AuditAction
-from clinaiops.audit.services import audit_record
+from clinaiops.audit.services import audit_record, audit_record_denied
+from clinaiops.care.access import care_access_for, care_team_clinician_require
 from clinaiops.care.models import (
     Alert,
     AlertKind,
@@ -23,9 +25,9 @@ from clinaiops.care.models import (
     RegimenChange,
     Symptom,
 )
-from clinaiops.care.validation import reading_problems
-from clinaiops.core.canonical import canonical_sha256
-from clinaiops.core.errors import Conflict, InvalidTransition, PermissionRefused, ValidationFailed
+from clinaiops.care.validation import reading_problems, target_problems
+from clinaiops.core.crypto.blind_index import KIND_MRN, blind_index_candidates, mrn_normalise
+from clinaiops.core.errors import Conflict, InvalidTransition, NotFound, PermissionRefused, ValidationFailed
 from clinaiops.core.models import Role, User
 from clinaiops.core.regimen import MAX_STEP, MIN_STEP
 
@@ -39,17 +41,50 @@ class ReadingInput:
     source: str
 
 
-@transaction.atomic
+@dataclass(frozen=True)
+class PatientIdentifiers:
+    """A patient's direct identifiers, as the hospital's registration gives them. Stored encrypted; the MRN in its
+    normalised form (no spaces or hyphens, capitals)."""
+
+    given_name: str
+    family_name: str
+    date_of_birth: date
+    mrn: str
+
+
+MAX_NAME_LENGTH = 100
+EARLIEST_BIRTH_DATE = date(1900, 1, 1)
+
+
+def _identifier_problems(identifiers: PatientIdentifiers, *, birth_year: int | None) -> dict[str, list[str]]:
+    """What is wrong with the identifiers, in words that never repeat them (error messages reach logs and screens)."""
+    problems: dict[str, list[str]] = {}
+    if not identifiers.family_name.strip():
+        problems["family_name"] = ["Give the family name."]
+    for name in ("given_name", "family_name"):
+        if len(getattr(identifiers, name).strip()) > MAX_NAME_LENGTH:
+            problems.setdefault(name, []).append(f"Keep it under {MAX_NAME_LENGTH} characters.")
+    born = identifiers.date_of_birth
+    if not EARLIEST_BIRTH_DATE <= born <= timezone.now().date():
+        problems["date_of_birth"] = ["The date of birth is not plausible."]
+    elif birth_year is not None and born.year != birth_year:
+        problems["date_of_birth"] = ["The date of birth is not in the birth year given."]
+    if mrn_normalise(identifiers.mrn) is None:
+        problems["mrn"] = ["An MRN is 4 to 20 letters and digits (spaces and hyphens are ignored)."]
+    return problems
+
+
 def patient_enroll(
     *,
     actor: User | None,
     user: User,
     code: str,
     care_team: CareTeam,
+    identifiers: PatientIdentifiers,
     sex: str,
-    birth_year: int,
     race_ethnicity: str,
     skin_tone: int,
+    birth_year: int | None = None,
     diabetes: bool = False,
     ckd: bool = False,
     current_step: int = 0,
@@ -57,32 +92,179 @@ def patient_enroll(
     target_dbp: int = 80,
     enrolled_at: datetime | None = None,
 ) -> Patient:
+    """Enrol a patient account in home BP care on a care team. The administrator (Django admin) does this;
+    `actor=None` is the synthetic cohort's seeding. The identifiers are stored encrypted, with blind indexes for
+    lookup; the birth year (the model's age feature) is taken from the date of birth, and checked against it when
+    given. The ledger records neither."""
+    administrator_require(actor=actor, action=AuditAction.PATIENT_ENROLLED, object_type="user", object_id=user.pk)
     if user.role != Role.PATIENT:
         raise ValidationFailed("Only a patient account can be enrolled.", fields={"user": ["Not a patient account."]})
-    patient = Patient.objects.create(
-        user=user,
-        code=code,
-        care_team=care_team,
-        sex=sex,
-        birth_year=birth_year,
-        race_ethnicity=race_ethnicity,
-        skin_tone=skin_tone,
-        diabetes=diabetes,
-        ckd=ckd,
-        current_step=current_step,
-        target_sbp=target_sbp,
-        target_dbp=target_dbp,
-        enrolled_at=enrolled_at or timezone.now(),
-    )
-    audit_record(
-        action=AuditAction.PATIENT_ENROLLED,
-        object_type="patient",
-        object_id=patient.pk,
-        actor=actor,
-        system_reason="cohort_seed" if actor is None else "",
-        payload={"care_team_id": care_team.pk, "step": current_step},
-    )
+    problems = target_problems(target_sbp=target_sbp, target_dbp=target_dbp)
+    if problems:
+        raise ValidationFailed("The BP target is not plausible.", fields=problems)
+    problems = _identifier_problems(identifiers, birth_year=birth_year)
+    if problems:
+        raise ValidationFailed("The patient's identifiers are incomplete or not plausible.", fields=problems)
+    mrn = mrn_normalise(identifiers.mrn)
+    assert mrn is not None
+    duplicate = Conflict("A patient with that MRN is already enrolled.", fields={"mrn": ["Already enrolled."]})
+    # Every listed index key: during a rotation of the index key the other patient may still carry the old one.
+    if Patient.objects.filter(mrn_index__in=blind_index_candidates(KIND_MRN, [mrn])).exists():
+        raise duplicate
+    try:
+        with transaction.atomic():
+            patient = Patient.objects.create(
+                user=user,
+                code=code,
+                care_team=care_team,
+                given_name=identifiers.given_name.strip(),
+                family_name=identifiers.family_name.strip(),
+                date_of_birth=identifiers.date_of_birth,
+                mrn=mrn,
+                sex=sex,
+                birth_year=identifiers.date_of_birth.year,
+                race_ethnicity=race_ethnicity,
+                skin_tone=skin_tone,
+                diabetes=diabetes,
+                ckd=ckd,
+                current_step=current_step,
+                target_sbp=target_sbp,
+                target_dbp=target_dbp,
+                enrolled_at=enrolled_at or timezone.now(),
+            )
+            audit_record(
+                action=AuditAction.PATIENT_ENROLLED,
+                object_type="patient",
+                object_id=patient.pk,
+                actor=actor,
+                system_reason=_seeding(actor),
+                payload={"care_team_id": care_team.pk, "step": current_step},
+            )
+    except IntegrityError:  # a concurrent enrolment of the same MRN won the unique index
+        if Patient.objects.filter(mrn_index__in=blind_index_candidates(KIND_MRN, [mrn])).exists():
+            raise duplicate from None
+        raise
     return patient
+
+
+# --- Who sees whom: care teams --------------------------------------------------------------------------
+
+
+def _seeding(actor: User | None) -> str:
+    """The system reason of a change the synthetic cohort's seeding makes (no actor), else none."""
+    return "cohort_seed" if actor is None else ""
+
+
+def administrator_require(*, actor: User | None, action: AuditAction, object_type: str, object_id: object) -> None:
+    """Care-team membership, enrolment and roles decide who may see which patient, so only an administrator (a
+    Django superuser, working in the admin) changes them; `actor=None` is the system seeding a cohort. Call it
+    before the change's transaction: the refusal is audited in its own, which must not roll back with it."""
+    if actor is None or actor.is_superuser:
+        return
+    audit_record_denied(action=action, object_type=object_type, object_id=object_id, actor=actor, reason="not_admin")
+    raise PermissionRefused("Only an administrator can change care teams, enrolment or roles.")
+
+
+def care_team_create(*, actor: User | None, name: str) -> CareTeam:
+    administrator_require(actor=actor, action=AuditAction.CARE_TEAM_CREATED, object_type="care_team", object_id="")
+    with transaction.atomic():
+        name = (name or "").strip()
+        if not name:
+            raise ValidationFailed("Name the care team.", fields={"name": ["Required."]})
+        if CareTeam.objects.filter(name=name).exists():
+            raise Conflict("A care team has that name.", fields={"name": ["Already used."]})
+        team = CareTeam.objects.create(name=name)
+        audit_record(
+            action=AuditAction.CARE_TEAM_CREATED,
+            object_type="care_team",
+            object_id=team.pk,
+            actor=actor,
+            system_reason=_seeding(actor),
+        )
+        return team
+
+
+def _care_team_membership_set(*, actor: User | None, team: CareTeam, user: User, member: bool) -> bool:
+    action = AuditAction.CARE_TEAM_MEMBER_ADDED if member else AuditAction.CARE_TEAM_MEMBER_REMOVED
+    administrator_require(actor=actor, action=action, object_type="care_team", object_id=team.pk)
+    if member and user.role != Role.CLINICIAN:
+        raise ValidationFailed("Only clinicians join care teams.", fields={"user": ["Not a clinician account."]})
+    with transaction.atomic():
+        if team.members.filter(pk=user.pk).exists() == member:
+            return False
+        (team.members.add if member else team.members.remove)(user)
+        audit_record(
+            action=action,
+            object_type="care_team",
+            object_id=team.pk,
+            actor=actor,
+            system_reason=_seeding(actor),
+            payload={"user_id": user.pk},
+        )
+        return True
+
+
+def care_team_member_add(*, actor: User | None, team: CareTeam, user: User) -> bool:
+    """Make a clinician a member of a care team, which lets them see its patients. Returns False if they
+    already were (nothing is written)."""
+    return _care_team_membership_set(actor=actor, team=team, user=user, member=True)
+
+
+def care_team_member_remove(*, actor: User | None, team: CareTeam, user: User) -> bool:
+    """Take a clinician off a care team; they stop seeing its patients at once. Returns False if they were not
+    a member."""
+    return _care_team_membership_set(actor=actor, team=team, user=user, member=False)
+
+
+def patient_team_assign(*, actor: User | None, patient: Patient, team: CareTeam) -> bool:
+    """Move a patient to another care team: its members see the patient from now on, the old team's do not.
+    Returns False if the patient is already on that team."""
+    administrator_require(
+        actor=actor, action=AuditAction.PATIENT_TEAM_ASSIGNED, object_type="patient", object_id=patient.pk
+    )
+    with transaction.atomic():
+        locked = Patient.objects.select_for_update().get(pk=patient.pk)
+        if locked.care_team_id == team.pk:
+            return False
+        Patient.objects.filter(pk=patient.pk).update(care_team=team)
+        audit_record(
+            action=AuditAction.PATIENT_TEAM_ASSIGNED,
+            object_type="patient",
+            object_id=patient.pk,
+            actor=actor,
+            system_reason=_seeding(actor),
+            payload={"from_care_team_id": locked.care_team_id, "to_care_team_id": team.pk},
+        )
+        patient.care_team = team
+        return True
+
+
+def patient_target_set(*, actor: User, patient: Patient, target_sbp: int, target_dbp: int) -> bool:
+    """A clinician on the care team sets the patient's home BP target, which the trend chart, the features and
+    the patient's wording measure against. Returns False if nothing changed. The ledger holds keyed digests of
+    the old and new targets, never the values."""
+    care_team_clinician_require(actor=actor, patient=patient, action=AuditAction.PATIENT_TARGET_SET)
+    with transaction.atomic():
+        problems = target_problems(target_sbp=target_sbp, target_dbp=target_dbp)
+        if problems:
+            raise ValidationFailed("The BP target is not plausible.", fields=problems)
+        locked = Patient.objects.select_for_update().get(pk=patient.pk)
+        before = [locked.target_sbp, locked.target_dbp]
+        if before == [target_sbp, target_dbp]:
+            return False
+        Patient.objects.filter(pk=patient.pk).update(target_sbp=target_sbp, target_dbp=target_dbp)
+        audit_record(
+            action=AuditAction.PATIENT_TARGET_SET,
+            object_type="patient",
+            object_id=patient.pk,
+            actor=actor,
+            payload={"before_hmac": audit_digest(before), "after_hmac": audit_digest([target_sbp, target_dbp])},
+        )
+        patient.target_sbp, patient.target_dbp = target_sbp, target_dbp
+        return True
+
+
+# --- Readings, alerts, regimen ---------------------------------------------------------------------------
 
 
 def reading_store(*, patient: Patient, data: ReadingInput, now: datetime | None = None) -> tuple[Reading, bool]:
@@ -142,20 +324,37 @@ def alert_open(*, patient: Patient, kind: AlertKind, reading: Reading | None, no
     return alert, True
 
 
-@transaction.atomic
+def _alert_acknowledge_require(*, alert: Alert, actor: User) -> None:
+    """A break-glass alert is a security alert: the clinical safety officer acknowledges it. A safety alert
+    belongs to the patient's clinicians: the care team, or whoever covers it under emergency access."""
+    if alert.kind == AlertKind.BREAK_GLASS:
+        allowed = actor.role == Role.SAFETY_OFFICER
+    else:
+        access = care_access_for(user=actor, patient=alert.patient)
+        allowed = access.on_care_team or access.emergency
+    if not allowed:
+        audit_record_denied(
+            action=AuditAction.ALERT_ACKNOWLEDGED, object_type="alert", object_id=alert.pk, actor=actor,
+            reason="not_responsible",
+        )  # fmt: skip
+        raise NotFound("No such alert.")
+
+
 def alert_acknowledge(*, alert: Alert, actor: User) -> Alert:
-    updated = Alert.objects.filter(pk=alert.pk, status=AlertStatus.OPEN).update(
-        status=AlertStatus.ACKNOWLEDGED, acknowledged_at=timezone.now(), acknowledged_by=actor
-    )
-    if updated != 1:
-        raise InvalidTransition("This alert is no longer open.")
-    audit_record(
-        action=AuditAction.ALERT_ACKNOWLEDGED,
-        object_type="alert",
-        object_id=alert.pk,
-        actor=actor,
-        payload={"patient_id": alert.patient_id},
-    )
+    _alert_acknowledge_require(alert=alert, actor=actor)
+    with transaction.atomic():
+        updated = Alert.objects.filter(pk=alert.pk, status=AlertStatus.OPEN).update(
+            status=AlertStatus.ACKNOWLEDGED, acknowledged_at=timezone.now(), acknowledged_by=actor
+        )
+        if updated != 1:
+            raise InvalidTransition("This alert is no longer open.")
+        audit_record(
+            action=AuditAction.ALERT_ACKNOWLEDGED,
+            object_type="alert",
+            object_id=alert.pk,
+            actor=actor,
+            payload={"patient_id": alert.patient_id},
+        )
     alert.refresh_from_db()
     return alert
 
@@ -209,24 +408,62 @@ def regimen_change(
     patient.current_step = to_step
 
 
+_SAFETY_ALERT_KINDS = (AlertKind.HYPERTENSIVE_CRISIS, AlertKind.SUSTAINED_HYPOTENSION)
+
+
+def autonomy_resume(*, actor: User, patient: Patient) -> bool:
+    """A clinician on the care team resumes autonomous delivery after reviewing the safety event that paused it.
+    Returns False if autonomy was not paused. Refused while a P0 safety alert is still open: autonomy stays paused
+    until the alert is acknowledged (issue 10, safety invariants)."""
+    care_team_clinician_require(actor=actor, patient=patient, action=AuditAction.AUTONOMY_RESUMED)
+    with transaction.atomic():
+        Patient.objects.select_for_update().only("pk").get(pk=patient.pk)
+        if Alert.objects.filter(
+            patient=patient, priority=AlertPriority.P0, status=AlertStatus.OPEN, kind__in=_SAFETY_ALERT_KINDS
+        ).exists():
+            raise InvalidTransition(
+                "A safety alert is still open for this patient; acknowledge it before resuming autonomy.",
+                code="safety_alert_open",
+            )
+        if Patient.objects.filter(pk=patient.pk, autonomy_paused=True).update(autonomy_paused=False) != 1:
+            return False
+        patient.autonomy_paused = False
+        audit_record(action=AuditAction.AUTONOMY_RESUMED, object_type="patient", object_id=patient.pk, actor=actor)
+    return True
+
+
+MAX_NOTE_LENGTH = 2000
+
+
+def symptom_store(*, patient: Patient, kind: str, reported_at: datetime, note: str = "") -> Symptom:
+    """Store a symptom with the patient's optional note (encrypted at rest). The caller holds the transaction and
+    writes the audit event, which may carry only a keyed digest of the note."""
+    note = (note or "").strip()
+    if len(note) > MAX_NOTE_LENGTH:
+        raise ValidationFailed(
+            "The note is too long.", fields={"note": [f"Keep it under {MAX_NOTE_LENGTH} characters."]}
+        )
+    return Symptom.objects.create(patient=patient, kind=kind, reported_at=reported_at, note=note)
+
+
 @transaction.atomic
-def autonomy_resume(*, actor: User, patient: Patient) -> None:
-    """A clinician resumes autonomous delivery after reviewing the safety event that paused it."""
-    if actor.role != Role.CLINICIAN or not patient.care_team.members.filter(pk=actor.pk).exists():
-        raise PermissionRefused("Only a clinician on this patient's care team can resume autonomy.")
-    if Patient.objects.filter(pk=patient.pk, autonomy_paused=True).update(autonomy_paused=False) != 1:
-        return
-    patient.autonomy_paused = False
-    audit_record(action=AuditAction.AUTONOMY_RESUMED, object_type="patient", object_id=patient.pk, actor=actor)
-
-
-def symptom_store(*, patient: Patient, kind: str, reported_at: datetime) -> Symptom:
-    return Symptom.objects.create(patient=patient, kind=kind, reported_at=reported_at)
-
-
-def dose_log_store(*, patient: Patient, day: date, taken: bool) -> DoseLog:
-    dose, _ = DoseLog.objects.update_or_create(
+def dose_log_store(*, patient: Patient, day: date, taken: bool, actor: User | None = None) -> DoseLog:
+    """Record whether the day's dose was taken (one entry per day; a correction replaces it). Doses are logged
+    by the patient, so `actor` defaults to the patient's account. Adherence is clinical, so the ledger holds a
+    keyed digest of the entry, not whether it was taken."""
+    dose, created = DoseLog.objects.update_or_create(
         patient=patient, day=day, defaults={"taken": taken, "step": patient.current_step}
+    )
+    audit_record(
+        action=AuditAction.DOSE_LOGGED,
+        object_type="dose_log",
+        object_id=dose.pk,
+        actor=actor or patient.user,
+        payload={
+            "patient_id": patient.pk,
+            "created": created,
+            "entry_hmac": audit_digest([day.isoformat(), taken, dose.step]),
+        },
     )
     return dose
 
@@ -237,8 +474,8 @@ MIN_BREAK_GLASS_REASON = 10
 
 def break_glass_open(*, actor: User, patient_code: str, reason: str) -> BreakGlassGrant:
     """Grant a clinician temporary access to a patient outside their care teams. The typed reason is kept on
-    the grant (not in the audit payload, which holds only its digest) and a P1 alert goes to the safety
-    officer."""
+    the grant (the audit payload holds only its keyed digest), and every grant raises its own P1 security alert
+    for the clinical safety officer, naming the grant. What the grant allows is in clinaiops.care.access."""
     if actor.role != Role.CLINICIAN:
         raise PermissionRefused("Only clinicians can use emergency access.")
     reason = (reason or "").strip()
@@ -264,18 +501,32 @@ def break_glass_open(*, actor: User, patient_code: str, reason: str) -> BreakGla
             object_type="patient",
             object_id=patient.pk,
             actor=actor,
-            payload={"grant_id": grant.pk, "reason_sha256": canonical_sha256(reason), "minutes": BREAK_GLASS_MINUTES},
+            payload={"grant_id": grant.pk, "reason_hmac": audit_digest(reason), "minutes": BREAK_GLASS_MINUTES},
         )
-        existing = Alert.objects.filter(patient=patient, kind=AlertKind.BREAK_GLASS, status=AlertStatus.OPEN).first()
-        if existing is None:
-            alert = Alert.objects.create(
-                patient=patient, kind=AlertKind.BREAK_GLASS, priority=AlertPriority.P1, opened_at=now
-            )
-            audit_record(
-                action=AuditAction.ALERT_OPENED,
-                object_type="alert",
-                object_id=alert.pk,
-                system_reason="break_glass",
-                payload={"patient_id": patient.pk, "kind": AlertKind.BREAK_GLASS, "grant_id": grant.pk},
-            )
+        alert = Alert.objects.create(
+            patient=patient,
+            kind=AlertKind.BREAK_GLASS,
+            priority=AlertPriority.P1,
+            opened_at=now,
+            break_glass_grant=grant,
+        )
+        audit_record(
+            action=AuditAction.ALERT_OPENED,
+            object_type="alert",
+            object_id=alert.pk,
+            system_reason="break_glass",
+            payload={"patient_id": patient.pk, "kind": AlertKind.BREAK_GLASS, "grant_id": grant.pk},
+        )
     return grant
+
+
+def patient_search_record(*, actor: User, patient_ids: list[int]) -> None:
+    """A staff search by identifier shows names and MRNs, so it is accounted for like a record view: who searched
+    and which patients the results showed. Never the search term: it is an identifier itself."""
+    with transaction.atomic():
+        audit_record(
+            action=AuditAction.PATIENT_SEARCHED,
+            object_type="patient",
+            actor=actor,
+            payload={"results": len(patient_ids), "patient_ids": sorted(patient_ids)},
+        )

@@ -32,3 +32,24 @@ def reading_problems(
     elif taken_at > now + MAX_FUTURE_SKEW:
         problems.setdefault("taken_at", []).append("The reading time is in the future; check the device clock.")
     return problems
+
+
+# Home BP targets a clinician may set. ACC/AHA 2017 aims below 130/80 for most adults; NICE NG136 below 135/85
+# (home) and below 145/85 from age 80. Outside these ranges a target is a typing error, not a clinical choice.
+TARGET_SBP_RANGE = (110, 160)
+TARGET_DBP_RANGE = (60, 100)
+
+
+def target_problems(*, target_sbp: int, target_dbp: int) -> dict[str, list[str]]:
+    problems: dict[str, list[str]] = {}
+    if not TARGET_SBP_RANGE[0] <= target_sbp <= TARGET_SBP_RANGE[1]:
+        problems["target_sbp"] = [
+            f"A systolic target must be between {TARGET_SBP_RANGE[0]} and {TARGET_SBP_RANGE[1]} mmHg."
+        ]
+    if not TARGET_DBP_RANGE[0] <= target_dbp <= TARGET_DBP_RANGE[1]:
+        problems["target_dbp"] = [
+            f"A diastolic target must be between {TARGET_DBP_RANGE[0]} and {TARGET_DBP_RANGE[1]} mmHg."
+        ]
+    if target_dbp >= target_sbp:
+        problems.setdefault("target_dbp", []).append("The diastolic target must be lower than the systolic target.")
+    return problems

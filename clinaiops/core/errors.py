@@ -6,6 +6,8 @@ from __future__ import annotations
 class ApplicationError(Exception):
     code = "application_error"
     status = 400
+    # Seconds before trying again is worth it (a lock-out, a throttled code); the API sends it as Retry-After.
+    retry_after: int | None = None
 
     def __init__(self, message: str, *, fields: dict[str, list[str]] | None = None, code: str | None = None):
         super().__init__(message)
@@ -25,6 +27,14 @@ class NotFound(ApplicationError):
 
     code = "not_found"
     status = 404
+
+
+class Unauthenticated(ApplicationError):
+    """Who is asking is not established: refused credentials, or a token that expired, is not ours or was revoked.
+    401 with WWW-Authenticate; the code tells the client what to do next (token_expired: refresh and retry)."""
+
+    code = "unauthenticated"
+    status = 401
 
 
 class PermissionRefused(ApplicationError):

@@ -26,7 +26,12 @@ from django.db import connection
 LEDGER_LOCK_KEY = 0x0C1A_A0D1  # clinaiops.audit.services: the advisory lock that serialises appends
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
-pytestmark = pytest.mark.skipif(connection.vendor != "postgresql", reason="database roles exist on PostgreSQL")
+pytestmark = [
+    pytest.mark.skipif(connection.vendor != "postgresql", reason="database roles exist on PostgreSQL"),
+    # Every test here is a database test, so pytest-django (which runs database tests before the others) keeps the
+    # module together and the module's installation is built once, not once per group.
+    pytest.mark.django_db,
+]
 
 APP_AS_RUNTIME = """
 import json

@@ -1,14 +1,23 @@
-"""A model whose artifact fails its hash: alert once, hold the version, roll a canary back."""
+"""A model that fails verification (its signed manifest, or an artifact's hash against it): alert once, hold
+the version, roll a canary back; and the scheduled re-verification that finds it without waiting for traffic."""
 
 from __future__ import annotations
 
+import logging
+from dataclasses import dataclass
+
+from django.db import transaction
 from django.db.models import F
 from django.utils import timezone
 
+from inference.artifacts import ArtifactMissing, ArtifactTampered
 from inference.models import Arm, ModelVersion, ServingPointer
 from inference.monitoring.models import MonitoringAlert, MonitoringAlertKind, MonitoringAlertStatus
 from inference.monitoring.services.alerts import alert_raise
 from inference.monitoring.services.canary import canary_roll_back, canary_state_locked
+from inference.runtime import model_verify, runtime_cached_versions
+
+logger = logging.getLogger(__name__)
 
 
 def model_integrity_failure_record(*, version: ModelVersion, arm: str, error: str) -> MonitoringAlert:
@@ -42,3 +51,31 @@ def model_integrity_hold_seen(*, version: ModelVersion) -> None:
     MonitoringAlert.objects.filter(
         kind=MonitoringAlertKind.MODEL_INTEGRITY, status=MonitoringAlertStatus.OPEN, model_version=version
     ).update(occurrences=F("occurrences") + 1, last_seen_at=timezone.now())
+
+
+@dataclass(frozen=True)
+class TrustSweep:
+    verified: int
+    refused: tuple[str, ...]  # short hashes of the versions refused
+
+
+def model_trust_sweep() -> TrustSweep:
+    """Verify in full (inference.runtime.model_verify) every version that serves an arm and every version this
+    process has cached. A serving version that fails opens its model_integrity alert, which holds it in every
+    process until an engineer restores it and acknowledges; a cached one that fails is dropped from this
+    process. Run by Celery beat every MODEL_REVERIFY_SECONDS and by each worker as it starts."""
+    pointers = list(ServingPointer.objects.select_related("model_version").order_by("arm"))
+    serving = {pointer.model_version.pk: (pointer.model_version, str(pointer.arm)) for pointer in reversed(pointers)}
+    cached = ModelVersion.objects.filter(sha256__in=runtime_cached_versions()).exclude(pk__in=serving)
+    checks = [*serving.values(), *((version, "") for version in cached)]
+    refused = []
+    for version, arm in checks:
+        try:
+            model_verify(version)
+        except (ArtifactTampered, ArtifactMissing) as exc:
+            refused.append(version.short_hash)
+            logger.error("model %s (%s) refused by re-verification: %s", version.short_hash, arm or "cached", exc)
+            if arm:
+                with transaction.atomic():
+                    model_integrity_failure_record(version=version, arm=arm, error=type(exc).__name__)
+    return TrustSweep(verified=len(checks) - len(refused), refused=tuple(refused))

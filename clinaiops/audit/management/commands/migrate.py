@@ -12,7 +12,8 @@ from typing import Any
 from django.conf import settings
 from django.core.management.base import CommandError
 from django.core.management.commands.migrate import Command as DjangoMigrate
-from django.db import DEFAULT_DB_ALIAS
+from django.db import DEFAULT_DB_ALIAS, connections
+from django.db.backends.signals import connection_created
 
 from clinaiops.audit.roles import RolesRefused, database_connection_as
 
@@ -21,6 +22,21 @@ class Command(DjangoMigrate):
     help = DjangoMigrate.help + " Connects as the owner role of MIGRATION_DATABASE_URL when it is set."
 
     def handle(self, *args: Any, **options: Any) -> None:
+        # The request-time limits (docs/operations.md "Database outages") are for requests, not for a migration
+        # that may run one long statement (an index on a big table): lifted for this command's connections only.
+        alias = options["database"]
+        saved = settings.DATABASE_CLIENT_TIMEOUT_SECONDS
+        settings.DATABASE_CLIENT_TIMEOUT_SECONDS = 0
+        connection_created.connect(_statement_timeout_lift, weak=False, dispatch_uid="migrate-statement-timeout")
+        connections[alias].close()
+        try:
+            self._migrate(*args, **options)
+        finally:
+            connection_created.disconnect(dispatch_uid="migrate-statement-timeout")
+            settings.DATABASE_CLIENT_TIMEOUT_SECONDS = saved
+            connections[alias].close()  # the next connection gets the limits again
+
+    def _migrate(self, *args: Any, **options: Any) -> None:
         url = settings.MIGRATION_DATABASE_URL
         if not url or options["database"] != DEFAULT_DB_ALIAS:
             super().handle(*args, **options)
@@ -32,3 +48,9 @@ class Command(DjangoMigrate):
                 super().handle(*args, **options)
         except RolesRefused as exc:
             raise CommandError(str(exc)) from exc
+
+
+def _statement_timeout_lift(sender: Any, connection: Any, **kwargs: Any) -> None:
+    if connection.vendor == "postgresql":
+        with connection.cursor() as cursor:
+            cursor.execute("SET statement_timeout = 0")
