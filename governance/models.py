@@ -3,7 +3,8 @@ from __future__ import annotations
 from django.conf import settings
 from django.db import models
 
-from clinaiops.care.models import Patient
+from clinaiops.care.models import CareTeam, Patient
+from clinaiops.core.crypto.fields import EncryptedTextField
 
 
 class SignatureMeaning(models.TextChoices):
@@ -13,6 +14,9 @@ class SignatureMeaning(models.TextChoices):
     MODIFIED = "modified"
     SIGNED_OFF = "signed_off"
     AUTHORED = "authored"
+    # The stop switch (governance.stop): the signer stops, or resumes, the AI's part in care.
+    STOPPED = "stopped"
+    RESUMED = "resumed"
 
 
 class Signature(models.Model):
@@ -126,3 +130,70 @@ class ModelSignoff(models.Model):
 
     def __str__(self) -> str:
         return f"{self.get_role_display()} sign-off of model version {self.model_version_id}"
+
+
+class AIStopScope(models.TextChoices):
+    GLOBAL = "global", "Everyone"
+    CARE_TEAM = "care_team", "One clinic"
+
+
+class AIStop(models.Model):
+    """A stop of the AI (EU AI Act art. 14(4)(e), human oversight), signed by a clinical safety officer, for
+    everyone or for one clinic (care team). While it is in force (not resumed), evaluations of the patients in
+    its scope use the rules alone and every proposal goes to a clinician (clinaiops.loops.services.evaluation).
+    Resuming is a second signature on the same row; a stop is never deleted, so the rows are the history.
+
+    `uuid` names the stop before it is stored, so the stop signature can be bound to it. The reasons are free
+    text typed by the officer: encrypted at rest, and only as a keyed digest in the ledger (DESIGN §4)."""
+
+    uuid = models.UUIDField(unique=True, editable=False)
+    scope = models.CharField(max_length=16, choices=AIStopScope.choices)
+    care_team = models.ForeignKey(CareTeam, null=True, blank=True, on_delete=models.PROTECT, related_name="ai_stops")
+    reason = EncryptedTextField()
+    stopped_by = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+")
+    stopped_at = models.DateTimeField()
+    stop_signature = models.OneToOneField(Signature, on_delete=models.PROTECT, related_name="+")
+    resumed_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.PROTECT, related_name="+"
+    )
+    resumed_at = models.DateTimeField(null=True, blank=True)
+    resume_reason = EncryptedTextField(blank=True, default="")
+    resume_signature = models.OneToOneField(
+        Signature, null=True, blank=True, on_delete=models.PROTECT, related_name="+"
+    )
+
+    class Meta:
+        ordering = ["-stopped_at"]
+        constraints = [
+            models.CheckConstraint(
+                condition=(models.Q(scope="global", care_team__isnull=True))
+                | (models.Q(scope="care_team", care_team__isnull=False)),
+                name="ai_stop_scope_matches_care_team",
+            ),
+            models.CheckConstraint(
+                condition=(models.Q(resumed_at__isnull=True, resumed_by__isnull=True, resume_signature__isnull=True))
+                | (models.Q(resumed_at__isnull=False, resumed_by__isnull=False, resume_signature__isnull=False)),
+                name="ai_stop_resume_is_signed",
+            ),
+            # At most one stop in force per scope: two officers stopping at once cannot leave one stop resumable
+            # while the other keeps the AI stopped unseen.
+            models.UniqueConstraint(
+                fields=["scope"],
+                condition=models.Q(scope="global", resumed_at__isnull=True),
+                name="ai_stop_one_global_in_force",
+            ),
+            models.UniqueConstraint(
+                fields=["care_team"],
+                condition=models.Q(scope="care_team", resumed_at__isnull=True),
+                name="ai_stop_one_per_clinic_in_force",
+            ),
+        ]
+        indexes = [models.Index(fields=["resumed_at", "scope"], name="ai_stop_in_force_idx")]
+
+    def __str__(self) -> str:
+        where = "everyone" if self.scope == AIStopScope.GLOBAL else f"care team {self.care_team_id}"
+        return f"AI stop for {where} at {self.stopped_at:%Y-%m-%d %H:%M} UTC"
+
+    @property
+    def in_force(self) -> bool:
+        return self.resumed_at is None

@@ -9,11 +9,10 @@ from typing import Any
 
 from django.contrib.auth.decorators import login_required
 from django.core.exceptions import PermissionDenied
-from django.db import transaction
 from django.http import HttpRequest, HttpResponse
 
 from clinaiops.audit.models import AuditAction
-from clinaiops.audit.services import audit_record, audit_record_denied
+from clinaiops.audit.services import audit_record_denied
 from clinaiops.core.models import Role, User
 
 View = Callable[..., HttpResponse]
@@ -46,18 +45,6 @@ def request_user(request: HttpRequest) -> User:
     """The signed-in user of a request that a role gate has already let through."""
     assert isinstance(request.user, User)
     return request.user
-
-
-def patient_record_viewed(*, actor: User, patient_id: int, what: str) -> None:
-    """Every staff read of a patient's record is accounted for (DESIGN §4)."""
-    with transaction.atomic():
-        audit_record(
-            action=AuditAction.PATIENT_RECORD_VIEWED,
-            object_type="patient",
-            object_id=patient_id,
-            actor=actor,
-            payload={"view": what},
-        )
 
 
 def access_denied_record(*, actor: User, object_type: str, object_id: object, reason: str) -> None:

@@ -1,3 +1,5 @@
+"""The portal's forms. They check shapes only; the services decide what is allowed and say why."""
+
 from __future__ import annotations
 
 from django import forms
@@ -47,6 +49,13 @@ class BoundsForm(forms.Form):
         widget=forms.PasswordInput(attrs={"autocomplete": "current-password"}),
         help_text="Re-enter your password to sign the new bounds.",
     )
+
+
+class TargetForm(forms.Form):
+    """The range checks are the service's (clinaiops.care.validation); the form only wants whole numbers."""
+
+    target_sbp = forms.IntegerField(label="Systolic target (mmHg)")
+    target_dbp = forms.IntegerField(label="Diastolic target (mmHg)")
 
 
 class BreakGlassForm(forms.Form):

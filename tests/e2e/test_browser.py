@@ -20,7 +20,7 @@ from playwright.sync_api import expect
 from clinaiops.care.models import Patient
 from clinaiops.core.models import User
 from clinaiops.loops.models import Recommendation
-from clinaiops.loops.services import evaluation_run
+from clinaiops.loops.services.evaluation import evaluation_run
 from inference.models import ModelVersion
 from tests.conftest import audit_actions, readings_add
 from tests.factories import PASSWORD
@@ -117,3 +117,70 @@ def test_patient_signing_in_to_the_portal_is_sent_to_the_app(
         assert queue is not None and queue.status == 403
         expect(page.get_by_role("heading", name="Not allowed")).to_be_visible()
         expect(page).to_have_url(re.compile(r"/queue/$"))
+
+
+def test_safety_officer_stops_the_ai_the_clinician_sees_the_banner_and_resuming_restores_autonomy(
+    chromium_page: ChromiumPage,
+    transactional_db: None,
+    live_server: Any,
+    patient: Patient,
+    clinician: User,
+    safety_officer: User,
+    deployed_model: ModelVersion,
+) -> None:
+    """The stop switch (issue 10, EU AI Act art. 14) the way the people use it: the safety officer signs a stop
+    for everyone, every clinician page carries the banner, an evaluation goes to review, and a signed resume
+    brings autonomy back."""
+    from datetime import timedelta
+
+    from django.utils import timezone
+
+    from governance.models import AIStop
+
+    readings_add(patient, [(121, 77)] * 8)  # at target: a confident "maintain", delivered alone when not stopped
+    base = live_server.url
+
+    with chromium_page() as page:
+        _log_in(page, base, safety_officer.username)
+        page.get_by_role("link", name="Stop switch").click()
+        expect(page.get_by_role("heading", name="Stop switch", level=1)).to_be_visible()
+        page.get_by_label("Everyone").check()
+        page.get_by_label("Why you are stopping the AI").fill("Drift alarm on the new cuff model")
+        page.locator("form[data-ai-stop-form]").get_by_label("Password").fill(PASSWORD)
+        page.get_by_role("button", name="Sign and stop the AI").click()
+        banner = page.locator("[data-ai-stop-banner]")
+        expect(banner).to_contain_text("AI stopped for everyone")
+        expect(page.get_by_role("row").filter(has_text="Drift alarm on the new cuff model")).to_have_count(1)
+
+        page.context.clear_cookies()
+        _log_in(page, base, clinician.username)
+        expect(page).to_have_url(f"{base}/queue/")
+        expect(page.locator("[data-ai-stop-banner]")).to_contain_text("every proposal goes to clinician review")
+
+    stop = AIStop.objects.get()
+    assert stop.in_force and stop.stopped_by == safety_officer
+    stopped = evaluation_run(patient=patient)
+    assert stopped is not None
+    assert (stopped.status, stopped.tier, stopped.arm, stopped.tier_reasons) == (
+        "pending_review", "major", "rules_only", ["ai_stopped"]
+    )  # fmt: skip
+
+    with chromium_page() as page:
+        _log_in(page, base, clinician.username)
+        expect(page.get_by_role("row").filter(has_text=patient.code)).to_have_count(1)  # in the queue for review
+
+        page.context.clear_cookies()
+        _log_in(page, base, safety_officer.username)
+        page.goto(f"{base}/governance/ai-stop/")
+        resume = page.locator("form[data-ai-resume-form]")
+        resume.get_by_label("Why it is safe to resume").fill("Drift explained; cuff firmware fixed")
+        resume.get_by_label("Password").fill(PASSWORD)
+        resume.get_by_role("button", name="Sign and resume").click()
+        expect(page.locator(".messages")).to_contain_text("AI resumed")
+        expect(page.locator("[data-ai-stop-banner]")).to_have_count(0)
+
+    stop.refresh_from_db()
+    assert not stop.in_force and stop.resumed_by == safety_officer
+    assert audit_actions(object_type="ai_stop") == ["ai.stopped", "ai.resumed"]
+    again = evaluation_run(patient=patient, as_of=timezone.now() + timedelta(days=1))
+    assert again is not None and (again.status, again.tier) == ("delivered", "minor")

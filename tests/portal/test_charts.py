@@ -11,12 +11,15 @@ import pytest
 
 from clinaiops.portal.charts import (
     BPPoint,
+    BPThresholds,
     bp_trend_svg,
     factor_bars_svg,
     probability_bars_svg,
 )
 
 NS = {"svg": "http://www.w3.org/2000/svg"}
+# The default approval policy's safety thresholds (DESIGN §2); the chart takes them from the policy in force.
+POLICY = BPThresholds(crisis_sbp=180, crisis_dbp=120, hypotension_sbp=90, hypotension_dbp=60)
 LONDON = ZoneInfo("Europe/London")
 START = datetime(2025, 11, 3, 7, 12, tzinfo=LONDON)
 
@@ -56,7 +59,7 @@ def _bp(
     markers: Sequence[tuple[datetime, str]] = (),
     title: str = "Home blood pressure",
 ) -> str:
-    return bp_trend_svg(points, target_sbp=130, target_dbp=80, markers=markers, title=title)
+    return bp_trend_svg(points, target_sbp=130, target_dbp=80, thresholds=POLICY, markers=markers, title=title)
 
 
 # --------------------------------------------------------------------------- #
@@ -202,7 +205,7 @@ def test_systolic_and_diastolic_use_distinct_colours() -> None:
 
 
 def test_bp_chart_labels_target_lines_with_target_numbers() -> None:
-    root = _parse(bp_trend_svg(_points(), target_sbp=135, target_dbp=85))
+    root = _parse(bp_trend_svg(_points(), target_sbp=135, target_dbp=85, thresholds=POLICY))
     text = _all_text(root)
     assert "SBP target 135" in text
     assert "DBP target 85" in text
@@ -214,14 +217,30 @@ def test_bp_chart_labels_target_lines_with_target_numbers() -> None:
     assert float(sbp_target.get("y1", "0")) < float(dbp_target.get("y1", "0"))
 
 
-def test_bp_chart_draws_dashed_red_crisis_line_at_180() -> None:
+def test_bp_chart_draws_dashed_red_crisis_lines_at_the_policys_thresholds() -> None:
     root = _parse(_bp(_points()))
-    (crisis,) = _with_class(root, "line", "crisis")
-    assert crisis.get("stroke-dasharray")
-    assert crisis.get("stroke", "").upper().startswith("#B")  # red
-    assert "crisis 180" in _all_text(root)
+    (crisis_sbp,) = _with_class(root, "line", "crisis-sbp")
+    (crisis_dbp,) = _with_class(root, "line", "crisis-dbp")
+    for crisis in (crisis_sbp, crisis_dbp):
+        assert crisis.get("stroke-dasharray")
+        assert crisis.get("stroke", "").upper().startswith("#B")  # red
+    assert "crisis SBP 180" in _all_text(root)
+    assert "crisis DBP 120" in _all_text(root)
     (sbp_target,) = _with_class(root, "line", "target-sbp")
-    assert float(crisis.get("y1", "0")) < float(sbp_target.get("y1", "0"))
+    assert float(crisis_sbp.get("y1", "0")) < float(sbp_target.get("y1", "0"))
+
+
+def test_bp_chart_draws_the_low_pressure_lines_and_follows_a_changed_policy() -> None:
+    stricter = BPThresholds(crisis_sbp=170, crisis_dbp=110, hypotension_sbp=95, hypotension_dbp=65)
+    root = _parse(bp_trend_svg(_points(), target_sbp=130, target_dbp=80, thresholds=stricter))
+    text = _all_text(root)
+    for label in ("crisis SBP 170", "crisis DBP 110", "low SBP 95", "low DBP 65"):
+        assert label in text, label
+    assert "crisis SBP 180" not in text
+    (low_sbp,) = _with_class(root, "line", "low-sbp")
+    (crisis_sbp,) = _with_class(root, "line", "crisis-sbp")
+    assert float(low_sbp.get("y1", "0")) > float(crisis_sbp.get("y1", "0"))  # lower pressure, lower down
+    assert low_sbp.get("stroke-dasharray") != crisis_sbp.get("stroke-dasharray")  # told apart without colour
 
 
 def test_bp_y_axis_spans_at_least_60_to_180_in_steps_of_20() -> None:

@@ -1,9 +1,15 @@
 """Clinician pages: the review queue, a recommendation with its e-signed decision, patients (trend, bounds,
-autonomy, evaluate now), alerts and emergency access. Every staff read of a patient record is audited."""
+target, autonomy, evaluate now), alerts and emergency access. Every staff read of a patient record is audited.
+
+Under emergency (break-glass) access every page of the patient carries the banner, and the pages offer only
+what the grant allows (clinaiops.care.access): reading, and acknowledging the patient's safety alerts.
+"""
 
 from __future__ import annotations
 
+from dataclasses import asdict
 from datetime import timedelta
+from typing import Any
 
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
@@ -14,26 +20,45 @@ from django.utils import timezone
 from django.utils.safestring import mark_safe
 from django.views.decorators.http import require_POST
 
-from clinaiops.care.models import Alert, Patient, RegimenChange
+from clinaiops.care.access import EmergencyAccessReadOnly, care_access_for, patient_record_viewed
+from clinaiops.care.models import AlertPriority, AlertStatus, Patient
 from clinaiops.care.selectors import (
+    alert_get_visible,
+    alert_list_for_patient,
     alert_list_visible,
-    break_glass_active,
     patient_get_visible,
     patient_list_visible,
+    patient_search_visible,
     readings_recent,
+    regimen_changes_for,
 )
-from clinaiops.care.services import alert_acknowledge, autonomy_resume, break_glass_open
+from clinaiops.care.services import (
+    alert_acknowledge,
+    autonomy_resume,
+    break_glass_open,
+    patient_search_record,
+    patient_target_set,
+)
 from clinaiops.core.errors import ApplicationError, NotFound
-from clinaiops.core.models import Role
+from clinaiops.core.models import Role, User
 from clinaiops.core.regimen import REGIMEN_LADDER
-from clinaiops.loops.selectors import recommendation_get_visible, recommendation_list_visible, review_queue
-from clinaiops.loops.services import evaluate_on_demand, review_decide
-from clinaiops.portal.access import access_denied_record, patient_record_viewed, request_user, roles_required
-from clinaiops.portal.charts import BPPoint, bp_trend_svg, factor_bars_svg, probability_bars_svg
-from clinaiops.portal.forms import BoundsForm, BreakGlassForm, ReviewDecisionForm, form_errors_from
-from governance.policy import REASON_SHORT, REASON_TEXT, EffectiveBounds
-from governance.selectors import autonomy_bounds_current, autonomy_bounds_history, effective_bounds
+from clinaiops.loops.models import Recommendation, RecommendationStatus
+from clinaiops.loops.selectors import recommendation_get_visible, recommendation_list_for_patient, review_queue
+from clinaiops.loops.services.evaluation import evaluate_on_demand
+from clinaiops.loops.services.review import review_decide, review_pending_require
+from clinaiops.portal.access import access_denied_record, request_user, roles_required
+from clinaiops.portal.charts import BPPoint, BPThresholds, bp_trend_svg, factor_bars_svg, probability_bars_svg
+from clinaiops.portal.forms import BoundsForm, BreakGlassForm, ReviewDecisionForm, TargetForm, form_errors_from
+from governance.models import ApprovalPolicy
+from governance.policy import REASON_SHORT, REASON_TEXT, EffectiveBounds, bounds_of
+from governance.selectors import patient_bounds
 from governance.services import approval_policy_current, autonomy_bounds_set
+
+QUEUE_PAGE_SIZE = 25
+_SKIPPED = {
+    "no_model_serving": "No recommendation: no model is serving.",
+    "no_recent_readings": "No recommendation: the patient has no readings in the last 14 days.",
+}
 
 
 @login_required
@@ -48,27 +73,60 @@ def home(request: HttpRequest) -> HttpResponse:
     return render(request, "portal/patient_home.html", status=403)
 
 
-def _trend_chart(patient_id: int, *, days: int = 30) -> str:
-    from clinaiops.care.models import Patient
-
-    patient = Patient.objects.get(pk=patient_id)
+def _trend_chart(patient: Patient, policy: ApprovalPolicy, *, days: int) -> str:
+    """The BP trend with the patient's targets, the policy's safety lines and the regimen changes."""
     now = timezone.now()
+    since = now - timedelta(days=days)
     readings = readings_recent(patient=patient, end=now, window=timedelta(days=days))
-    changes = RegimenChange.objects.filter(patient=patient, changed_at__gte=now - timedelta(days=days))
     return bp_trend_svg(
         [BPPoint(r.taken_at, r.systolic, r.diastolic, r.source) for r in readings],
         target_sbp=patient.target_sbp,
         target_dbp=patient.target_dbp,
-        markers=[(c.changed_at, f"step {c.from_step}→{c.to_step}") for c in changes],
+        thresholds=BPThresholds(
+            crisis_sbp=policy.crisis_sbp,
+            crisis_dbp=policy.crisis_dbp,
+            hypotension_sbp=policy.hypotension_sbp,
+            hypotension_dbp=policy.hypotension_dbp,
+        ),
+        markers=[
+            (c.changed_at, f"step {c.from_step}→{c.to_step}") for c in regimen_changes_for(patient=patient, since=since)
+        ],
     )
 
 
 @roles_required(Role.CLINICIAN)
 def queue(request: HttpRequest) -> HttpResponse:
     items = review_queue(user=request_user(request))
-    page = Paginator(items, 25).get_page(request.GET.get("page"))
+    page = Paginator(items, QUEUE_PAGE_SIZE).get_page(request.GET.get("page"))
     rows = [(rec, [REASON_SHORT.get(code, code) for code in rec.tier_reasons]) for rec in page.object_list]
     return render(request, "portal/queue.html", {"page": page, "rows": rows, "nav": "queue"})
+
+
+def _review_post(
+    request: HttpRequest, user: User, form: ReviewDecisionForm, rec: Recommendation
+) -> HttpResponse | None:
+    """Handle a decision POST. A decided (or replaced) recommendation says so, whatever the form holds, instead
+    of re-rendering a page with no form on it."""
+    try:
+        review_pending_require(recommendation=rec)
+        if not form.is_valid():
+            return None
+        review_decide(
+            actor=user,
+            recommendation=rec,
+            outcome=form.cleaned_data["outcome"],
+            to_step=form.cleaned_data.get("to_step"),
+            reason=form.cleaned_data["reason"],
+            password=form.cleaned_data["password"],
+        )
+    except ApplicationError as exc:
+        if rec.status == RecommendationStatus.PENDING_REVIEW and exc.fields:
+            form_errors_from(form, exc)
+            return None
+        messages.error(request, exc.message)
+        return redirect("portal:recommendation", pk=rec.pk)
+    messages.success(request, f"Decision signed and delivered to patient {rec.patient.code}.")
+    return redirect("portal:queue")
 
 
 @roles_required(Role.CLINICIAN)
@@ -80,30 +138,21 @@ def recommendation_detail(request: HttpRequest, pk: int) -> HttpResponse:
         access_denied_record(actor=user, object_type="recommendation", object_id=pk, reason="outside_care_team")
         raise Http404("No such recommendation.") from exc
     form = ReviewDecisionForm(request.POST or None)
-    if request.method == "POST" and form.is_valid():
-        try:
-            review_decide(
-                actor=user,
-                recommendation=rec,
-                outcome=form.cleaned_data["outcome"],
-                to_step=form.cleaned_data.get("to_step"),
-                reason=form.cleaned_data["reason"],
-                password=form.cleaned_data["password"],
-            )
-        except ApplicationError as exc:
-            form.add_error(None, exc.message)
-            for name, problems in exc.fields.items():
-                for problem in problems:
-                    form.add_error(name if name in form.fields else None, problem)
-        else:
-            messages.success(request, f"Decision signed and delivered to patient {rec.patient.code}.")
-            return redirect("portal:queue")
+    if request.method == "POST":
+        response = _review_post(request, user, form, rec)
+        if response is not None:
+            return response
     patient_record_viewed(actor=user, patient_id=rec.patient_id, what="recommendation")
+    access = care_access_for(user=user, patient=rec.patient)
+    policy = approval_policy_current()
     context = {
         "rec": rec,
         "patient": rec.patient,
+        "access": access,
+        "can_sign": access.on_care_team and rec.status == RecommendationStatus.PENDING_REVIEW,
+        "now": timezone.now(),
         "form": form,
-        "trend_svg": mark_safe(_trend_chart(rec.patient_id)),  # noqa: S308 - charts escape every label
+        "trend_svg": mark_safe(_trend_chart(rec.patient, policy, days=30)),  # noqa: S308 - charts escape every label
         "factors_svg": mark_safe(  # noqa: S308
             factor_bars_svg(
                 [(f["label"], f["contribution"]) for f in rec.top_factors], width=900, title=f"Why {rec.action}"
@@ -117,11 +166,53 @@ def recommendation_detail(request: HttpRequest, pk: int) -> HttpResponse:
     return render(request, "portal/recommendation.html", context)
 
 
+PATIENT_PAGE_SIZE = 50
+SEARCH_RESULT_LIMIT = 50
+MAX_SEARCH_LENGTH = 200
+
+
 @roles_required(Role.CLINICIAN)
 def patient_list(request: HttpRequest) -> HttpResponse:
-    patients = patient_list_visible(user=request_user(request)).order_by("code")
-    page = Paginator(patients, 50).get_page(request.GET.get("page"))
+    """The clinician's patients with their banners' identifiers, and a search by MRN, full name, family name or
+    code (exact, through the blind index). The search is a POST: a name or an MRN in a URL would end up in access
+    logs, proxies and browser history. It is audited with the patients it showed, never with the term, and the
+    page does not repeat the term either."""
+    user = request_user(request)
+    if request.method == "POST":
+        query = (request.POST.get("q") or "").strip()[:MAX_SEARCH_LENGTH]
+        if not query:
+            return redirect("portal:patients")
+        found = list(patient_search_visible(user=user, query=query).order_by("code")[: SEARCH_RESULT_LIMIT + 1])
+        patient_search_record(actor=user, patient_ids=[p.pk for p in found[:SEARCH_RESULT_LIMIT]])
+        context = {
+            "results": found[:SEARCH_RESULT_LIMIT],
+            "truncated": len(found) > SEARCH_RESULT_LIMIT,
+            "searched": True,
+            "nav": "patients",
+        }
+        return render(request, "portal/patients.html", context)
+    patients = patient_list_visible(user=user).order_by("code")
+    page = Paginator(patients, PATIENT_PAGE_SIZE).get_page(request.GET.get("page"))
     return render(request, "portal/patients.html", {"page": page, "nav": "patients"})
+
+
+def _bounds_requested(data: dict[str, Any]) -> EffectiveBounds:
+    return bounds_of(data, autonomy_enabled=data["autonomy_enabled"])
+
+
+def _evaluate(request: HttpRequest, user: User, patient: Patient) -> None:
+    try:
+        outcome = evaluate_on_demand(actor=user, patient=patient)
+    except ApplicationError as exc:
+        messages.error(request, exc.message)
+        return
+    rec = outcome.recommendation
+    if rec is None:
+        messages.info(request, _SKIPPED.get(outcome.skipped_reason, "No recommendation."))
+    elif outcome.created:
+        messages.success(request, f"Evaluated: {rec.action} ({rec.tier}, {rec.get_status_display().lower()}).")
+    else:
+        messages.info(request, f"Already evaluated moments ago: {rec.action} ({rec.tier}). Nothing new since.")
 
 
 @roles_required(Role.CLINICIAN)
@@ -132,57 +223,68 @@ def patient_detail(request: HttpRequest, pk: int) -> HttpResponse:
     except NotFound as exc:
         access_denied_record(actor=user, object_type="patient", object_id=pk, reason="outside_care_team")
         raise Http404("No such patient.") from exc
-    on_team = patient.care_team.members.filter(pk=user.pk).exists()
-    bounds_form = BoundsForm(
-        request.POST if request.POST.get("action") == "bounds" else None, initial=_bounds_initial(patient)
+    policy = approval_policy_current()
+    bounds = patient_bounds(patient=patient, policy=policy)
+    action = request.POST.get("action") if request.method == "POST" else None
+    bounds_form = BoundsForm(request.POST if action == "bounds" else None, initial=asdict(bounds.proposed))
+    target_form = TargetForm(
+        request.POST if action == "target" else None,
+        initial={"target_sbp": patient.target_sbp, "target_dbp": patient.target_dbp},
     )
-    if request.method == "POST" and request.POST.get("action") == "bounds" and bounds_form.is_valid():
+    if action == "bounds" and bounds_form.is_valid():
         data = bounds_form.cleaned_data
         try:
             autonomy_bounds_set(
-                actor=user,
-                patient=patient,
-                requested=EffectiveBounds(
-                    max_step_change=data["max_step_change"], min_step=data["min_step"], max_step=data["max_step"],
-                    min_confidence=data["min_confidence"], min_readings=data["min_readings"],
-                    autonomy_enabled=data["autonomy_enabled"],
-                ),
-                password=data["password"],
-            )  # fmt: skip
+                actor=user, patient=patient, requested=_bounds_requested(data), password=data["password"]
+            )
+        except EmergencyAccessReadOnly as exc:  # the form is not on an emergency page, so say it at the top
+            messages.error(request, exc.message)
+            return redirect("portal:patient", pk=pk)
         except ApplicationError as exc:
             form_errors_from(bounds_form, exc)
         else:
             messages.success(request, "New autonomy bounds signed and in force.")
             return redirect("portal:patient", pk=pk)
-    if request.method == "POST" and request.POST.get("action") == "resume":
+    if action == "target" and target_form.is_valid():
         try:
-            autonomy_resume(actor=user, patient=patient)
-            messages.success(request, "Autonomy resumed.")
+            changed = patient_target_set(actor=user, patient=patient, **target_form.cleaned_data)
+        except EmergencyAccessReadOnly as exc:
+            messages.error(request, exc.message)
+            return redirect("portal:patient", pk=pk)
+        except ApplicationError as exc:
+            form_errors_from(target_form, exc)
+        else:
+            messages.success(request, "BP target changed." if changed else "The target was already that.")
+            return redirect("portal:patient", pk=pk)
+    if action == "resume":
+        try:
+            resumed = autonomy_resume(actor=user, patient=patient)
         except ApplicationError as exc:
             messages.error(request, exc.message)
-        return redirect("portal:patient", pk=pk)
-    if request.method == "POST" and request.POST.get("action") == "evaluate":
-        rec = evaluate_on_demand(actor=user, patient=patient)
-        if rec is None:
-            messages.info(request, "No recommendation: no model is serving or there are no recent readings.")
         else:
-            messages.success(request, f"Evaluated: {rec.action} ({rec.tier}).")
+            messages.success(request, "Autonomy resumed." if resumed else "Autonomy was not paused.")
         return redirect("portal:patient", pk=pk)
-    grant = None if on_team else break_glass_active(user=user, patient=patient)
+    if action == "evaluate":
+        _evaluate(request, user, patient)
+        return redirect("portal:patient", pk=pk)
     patient_record_viewed(actor=user, patient_id=patient.pk, what="patient_detail")
-    policy = approval_policy_current()
+    alerts = alert_list_for_patient(patient=patient)
     context = {
         "patient": patient,
-        "on_team": on_team,
-        "grant": grant,
+        "access": care_access_for(user=user, patient=patient),
         "bounds_form": bounds_form,
-        "effective": effective_bounds(patient=patient, policy=policy),
+        "target_form": target_form,
+        "effective": bounds.effective,
         "policy": policy,
-        "trend_svg": mark_safe(_trend_chart(patient.pk, days=60)),  # noqa: S308
-        "recommendations": recommendation_list_visible(user=user).filter(patient=patient)[:10],
-        "alerts": Alert.objects.filter(patient=patient).order_by("-opened_at")[:10],
-        "bounds_history": autonomy_bounds_history(patient=patient)[:10],
-        "changes": RegimenChange.objects.filter(patient=patient).order_by("-changed_at")[:10],
+        "trend_svg": mark_safe(_trend_chart(patient, policy, days=60)),  # noqa: S308
+        "recommendations": recommendation_list_for_patient(user=user, patient_id=patient.pk),
+        "alerts": alerts,
+        # Resuming is refused while a P0 safety alert is open (care.services.autonomy_resume): say so instead.
+        "safety_alert_open": any(
+            alert.priority == AlertPriority.P0 and alert.status == AlertStatus.OPEN for alert in alerts
+        ),
+        "bounds_history": bounds.history,
+        "changes": regimen_changes_for(patient=patient, limit=10),
         "nav": "patients",
     }
     return render(request, "portal/patient.html", context)
@@ -197,27 +299,18 @@ def alert_list(request: HttpRequest) -> HttpResponse:
 @require_POST
 @roles_required(Role.CLINICIAN, Role.SAFETY_OFFICER)
 def alert_ack(request: HttpRequest, pk: int) -> HttpResponse:
-    alert = alert_list_visible(user=request_user(request), status=None).filter(pk=pk).first()
-    if alert is None:
-        raise Http404("No such alert.")
+    user = request_user(request)
     try:
-        alert_acknowledge(alert=alert, actor=request_user(request))
+        alert = alert_get_visible(user=user, alert_id=pk)
+    except NotFound as exc:
+        access_denied_record(actor=user, object_type="alert", object_id=pk, reason="not_responsible")
+        raise Http404("No such alert.") from exc
+    try:
+        alert_acknowledge(alert=alert, actor=user)
         messages.success(request, "Alert acknowledged.")
     except ApplicationError as exc:
         messages.error(request, exc.message)
     return redirect("portal:alerts")
-
-
-def _bounds_initial(patient: Patient) -> dict[str, object]:
-    current = autonomy_bounds_current(patient=patient)
-    if current is not None:
-        names = ("autonomy_enabled", "max_step_change", "min_step", "max_step", "min_confidence", "min_readings")
-        return {name: getattr(current, name) for name in names}
-    policy = approval_policy_current()
-    return {
-        "autonomy_enabled": True, "max_step_change": policy.max_step_change, "min_step": policy.min_step,
-        "max_step": policy.max_step, "min_confidence": policy.min_confidence, "min_readings": policy.min_readings,
-    }  # fmt: skip
 
 
 @roles_required(Role.CLINICIAN)

@@ -7,15 +7,33 @@ from django.shortcuts import render
 
 from clinaiops.core.models import Role
 from clinaiops.portal.access import roles_required
-from inference.selectors import model_version_list, serving_pointer_list
+from governance.lineage import model_version_lineage
+from inference.gates.result import GateStatus
+from inference.labels import (
+    CLASS_LABELS,
+    PROVENANCE_LABELS,
+    arm_label,
+    count_terms,
+    metric_terms,
+    parameter_terms,
+)
+from inference.selectors import model_version_get, model_version_list, serving_pointer_list
+
+# The badge each gate status wears (the portal's stylesheet).
+STATUS_BADGES = {
+    GateStatus.PASSED: "badge-minor",
+    GateStatus.FAILED: "badge-p0",
+    GateStatus.NEEDS_FULL_REVIEW: "badge-major",
+}
 
 
 @roles_required(Role.ML_ENGINEER, Role.SAFETY_OFFICER, Role.COMPLIANCE_OFFICER, Role.CLINICIAN)
 def models(request: HttpRequest) -> HttpResponse:
+    pointers = [(arm_label(pointer.arm), pointer) for pointer in serving_pointer_list()]
     return render(
         request,
         "portal/models.html",
-        {"versions": model_version_list()[:50], "pointers": serving_pointer_list(), "nav": "models"},
+        {"versions": model_version_list()[:50], "pointers": pointers, "nav": "models"},
     )
 
 
@@ -23,32 +41,19 @@ def models(request: HttpRequest) -> HttpResponse:
 def model_detail(request: HttpRequest, pk: int) -> HttpResponse:
     """A model version's gates, manifest check, sign-offs and lineage: what a safety officer reads before
     signing it off (`manage.py signoff`) and what an auditor reads afterwards."""
-    from governance.signoffs import model_signoff_list, model_signoff_verify, model_signoffs_missing
-    from inference.gates import gate_summary
-    from inference.manifest import manifest_verify
-    from inference.selectors import serving_history
-
-    version = model_version_list().filter(pk=pk).first()
+    version = model_version_get(pk)
     if version is None:
         raise Http404("No such model version.")
-    gates = [
-        {"name": name, "hard": gate["hard"], "status": gate["status"], "summary": gate_summary(name, gate)}
-        for name, gate in version.gates.items()
-    ]
-    failures = [f for gate in version.gates.values() if gate["hard"] for f in gate.get("failures", [])]
-    findings = [r for gate in version.gates.values() for r in gate.get("review_reasons", [])]
-    signoffs = [(signoff, model_signoff_verify(signoff)) for signoff in model_signoff_list(version=version)]
+    lineage = model_version_lineage(version)
+    gates = [(result, STATUS_BADGES[result.status]) for result in lineage.gates.results]
     context = {
+        "lineage": lineage,
         "version": version,
-        "run": version.training_run,
-        "snapshot": version.training_run.snapshot,
         "gates": gates,
-        "failures": failures,
-        "findings": findings,
-        "manifest": manifest_verify(version),
-        "signoffs": signoffs,
-        "missing": model_signoffs_missing(version=version),
-        "history": serving_history(version=version)[:50],
+        "metrics": metric_terms(version.metrics),
+        "provenance": count_terms(lineage.snapshot.provenance_counts, PROVENANCE_LABELS),
+        "classes": count_terms(lineage.snapshot.class_counts, CLASS_LABELS),
+        "params": parameter_terms(lineage.run.params),
         "nav": "models",
     }
     return render(request, "portal/model.html", context)
