@@ -1,14 +1,14 @@
 from django.urls import path
 from drf_spectacular.views import SpectacularAPIView
-from rest_framework_simplejwt.views import TokenRefreshView
 
-from clinaiops.api import views
+from clinaiops.api import auth_views, views
 
 app_name = "api"
 
 urlpatterns = [
-    path("auth/token/", views.TokenView.as_view(), name="token"),
-    path("auth/token/refresh/", TokenRefreshView.as_view(), name="token-refresh"),
+    path("auth/token/", auth_views.TokenView.as_view(), name="token"),
+    path("auth/token/refresh/", auth_views.TokenRefreshView.as_view(), name="token-refresh"),
+    path("auth/logout/", auth_views.SignOutView.as_view(), name="logout"),
     path("me/", views.MeView.as_view(), name="me"),
     path("me/access-log/", views.AccessLogView.as_view(), name="access-log"),
     path("readings/", views.ReadingListCreateView.as_view(), name="readings"),

@@ -1,4 +1,4 @@
-"""Patient mobile API. One view per operation: validate → service/selector → serialize."""
+"""Patient mobile API. One view per operation: validate → service/selector → serialize; no view queries."""
 
 from __future__ import annotations
 
@@ -9,10 +9,9 @@ from drf_spectacular.utils import extend_schema
 from rest_framework import generics, status
 from rest_framework.request import Request
 from rest_framework.response import Response
-from rest_framework.throttling import ScopedRateThrottle
 from rest_framework.views import APIView
-from rest_framework_simplejwt.views import TokenObtainPairView
 
+from clinaiops.api.idempotency import IDEMPOTENCY_KEY_PARAMETER, idempotent
 from clinaiops.api.permissions import IsPatient
 from clinaiops.api.serializers import (
     ReadingInSerializer,
@@ -24,15 +23,16 @@ from clinaiops.api.serializers import (
 from clinaiops.audit.models import AuditAction
 from clinaiops.audit.services import audit_record_denied
 from clinaiops.care.models import Reading
-from clinaiops.care.selectors import patient_for_user
+from clinaiops.care.selectors import patient_for_user, reading_list_own
 from clinaiops.care.services import ReadingInput
 from clinaiops.core.errors import NotFound
 from clinaiops.core.models import User
 from clinaiops.core.regimen import regimen_label
 from clinaiops.loops.models import Recommendation
 from clinaiops.loops.selectors import recommendation_get_visible, recommendation_list_visible
-from clinaiops.loops.services import reading_ingest, recommendation_respond, symptom_report
-from governance.selectors import access_accounting
+from clinaiops.loops.services.ingest import reading_ingest, symptom_report
+from clinaiops.loops.services.respond import recommendation_respond
+from governance.accounting import access_accounting
 
 
 def _user(request: Request) -> User:
@@ -41,19 +41,19 @@ def _user(request: Request) -> User:
     return user
 
 
-class TokenView(TokenObtainPairView):
-    throttle_classes = [ScopedRateThrottle]
-    throttle_scope = "token"
-
-
 class ReadingListCreateView(generics.ListAPIView[Reading]):
     permission_classes = [IsPatient]
     serializer_class = ReadingOutSerializer
 
     def get_queryset(self) -> Any:
-        return Reading.objects.filter(patient__user=_user(self.request)).order_by("-taken_at")
+        return reading_list_own(user=_user(self.request))
 
-    @extend_schema(request=ReadingInSerializer, responses={201: ReadingOutSerializer, 200: ReadingOutSerializer})
+    @extend_schema(
+        request=ReadingInSerializer,
+        responses={201: ReadingOutSerializer, 200: ReadingOutSerializer},
+        parameters=[IDEMPOTENCY_KEY_PARAMETER],
+    )
+    @idempotent()
     def post(self, request: Request) -> Response:
         incoming = ReadingInSerializer(data=request.data)
         incoming.is_valid(raise_exception=True)
@@ -106,7 +106,10 @@ class RecommendationDetailView(APIView):
 class RecommendationRespondView(APIView):
     permission_classes = [IsPatient]
 
-    @extend_schema(request=RespondSerializer, responses=RecommendationSerializer)
+    @extend_schema(
+        request=RespondSerializer, responses=RecommendationSerializer, parameters=[IDEMPOTENCY_KEY_PARAMETER]
+    )
+    @idempotent()
     def post(self, request: Request, pk: int) -> Response:
         incoming = RespondSerializer(data=request.data)
         incoming.is_valid(raise_exception=True)
@@ -119,7 +122,8 @@ class RecommendationRespondView(APIView):
 class SymptomCreateView(APIView):
     permission_classes = [IsPatient]
 
-    @extend_schema(request=SymptomInSerializer, responses={201: None})
+    @extend_schema(request=SymptomInSerializer, responses={201: None}, parameters=[IDEMPOTENCY_KEY_PARAMETER])
+    @idempotent()
     def post(self, request: Request) -> Response:
         incoming = SymptomInSerializer(data=request.data)
         incoming.is_valid(raise_exception=True)
