@@ -30,6 +30,7 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+from scipy import stats  # type: ignore[import-untyped]
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
@@ -110,8 +111,6 @@ def best_of(repeats: int, run: Callable[[], Any]) -> tuple[Timing, Any]:
 
 def scipy_loop(reference: np.ndarray, current: np.ndarray) -> list[str]:
     """The obvious implementation: np.histogram on quantile edges and scipy's ks_2samp, one feature at a time."""
-    from scipy import stats  # type: ignore[import-untyped]
-
     p_values, psis = [], []
     for j in range(reference.shape[1]):
         edges = np.quantile(reference[:, j], np.linspace(0, 1, 11))
@@ -209,15 +208,19 @@ def main() -> None:
             )
     print()
 
-    print("shifted features:  PSI    KS D   p_adj       ours     Evidently score (threshold 0.1)")
+    print("shifted features:  PSI    KS D   W/sd   p_adj       ours     Evidently score (threshold 0.1)")
     for name in SHIFTED:
         f = by_name[name]
         score = f"{scores[name]:.3f}" if name in scores else "n/a"
-        print(f"  {name:16s} {f.psi:.3f}  {f.statistic:.3f}  {f.p_adjusted:.1e}  {f.severity:8s} {score}")
+        print(
+            f"  {name:16s} {f.psi:.3f}  {f.statistic:.3f}  {f.wasserstein_normed:.3f}  {f.p_adjusted:.1e}  "
+            f"{f.severity:8s} {score}"
+        )
     noise = [f for f in report.features if f.name not in SHIFTED]
     print(
         f"  unshifted (max)  {max(f.psi for f in noise):.3f}  {max(f.statistic for f in noise):.3f}  "
-        f"{min(f.p_adjusted for f in noise):.1e}  {'severe' if any(f.severity == SEVERE for f in noise) else 'stable'}"
+        f"{max(f.wasserstein_normed for f in noise):.3f}  {min(f.p_adjusted for f in noise):.1e}  "
+        f"{'severe' if any(f.severity == SEVERE for f in noise) else 'stable'}"
     )
     print()
 

@@ -15,7 +15,7 @@ Severity per feature (DESIGN §3, with one deliberate deviation):
 
 * ``severe`` if PSI > 0.25, or if the adjusted p-value is < 0.05 **and** the move is large enough to matter
   (PSI ≥ 0.1, or an effect size ≥ 0.1: the KS statistic D for numeric features, the total variation distance
-  for categorical ones);
+  for categorical ones; or, for numeric features, a normed Wasserstein distance ≥ 0.1);
 * ``watch`` if 0.1 ≤ PSI ≤ 0.25;
 * ``stable`` otherwise.
 
@@ -27,9 +27,16 @@ notices, and each severe report starts a retraining run and pages a human. The f
 ruling out noise at small n, without letting it raise alarms on its own at large n. 0.1 is PSI's "watch"
 threshold; for D it means the two CDFs disagree by 10 percentage points somewhere.
 
-The floor's known blind spot is a change of spread alone: KS D is weak against it and decile PSI grows
-slowly, so a ×1.3 scale change (PSI ≈ 0.086, D ≈ 0.066 at 50k rows) stays "stable" here although its p-value
-is ≈ 1e-90; ×1.4 reaches "watch" and, being significant, "severe". bench/drift_bench.py shows the case.
+The floor's blind spot was a change of spread alone: KS D is weak against it and decile PSI grows slowly, so
+a ×1.3 scale change (PSI ≈ 0.086, D ≈ 0.066 at 50k rows) read "stable" although its p-value is ≈ 1e-90. So a
+third effect size sits beside them: the **normed Wasserstein distance**, W₁(reference, current) divided by the
+reference's standard deviation, Evidently's default for numeric columns at this size, with its threshold of
+0.1. W₁ is the area between the two CDFs, so it sees a change of spread as readily as one of location: for a
+normal feature W₁/σ is |Δμ|/σ for a pure shift and ≈ 0.8·|k − 1| for a scale change by k (≈ 0.24 at ×1.3),
+while unshifted samples read ≈ 0.03–0.07 at 3,000 rows a side and ≈ 0.01 at 50,000 (more below a few hundred
+rows, where the test keeps noise out). It enters only through the test rule, beside PSI and D: significant
+**and** any one of them at or over its floor. A 0.05 SD shift at 50k rows (W₁/σ ≈ 0.05) therefore stays
+stable. bench/drift_bench.py shows the ×1.3 case, now flagged as Evidently flags it.
 
 Severe drift raises an alert and starts a candidate retraining run elsewhere (``inference.services``);
 this module only computes.
@@ -57,6 +64,11 @@ EFFECT_FLOOR = 0.1
 # differences in deciles (each ≈ 0.1), large enough that an empty bin adds a bounded term
 # (≈ p·ln(p/1e-4) ≤ 0.1·6.9 for a decile) instead of infinity.
 PSI_EPSILON = 1e-4
+# Normed Wasserstein distance (W₁ / reference std) at or above which a significant numeric feature is severe:
+# Evidently's threshold for its default numeric test at this size. It catches changes of spread (docstring).
+WASSERSTEIN_FLOOR = 0.1
+# Evidently's floor on the norm, so a constant reference column does not divide by zero.
+_WASSERSTEIN_MIN_NORM = 0.001
 
 NUMERIC, CATEGORICAL = "numeric", "categorical"
 KS, CHI2 = "ks", "chi2"
@@ -94,6 +106,8 @@ class FeatureDrift:
     # KS D for numeric, total variation distance for categorical: both in [0, 1], both "the largest difference
     # in probability the two samples give to any event", so one floor serves both.
     effect_size: float = 0.0
+    # W₁(reference, current) / std(reference), numeric only (0.0 for categorical): sees changes of spread.
+    wasserstein_normed: float = 0.0
     n_missing_reference: int = 0
     n_missing_current: int = 0
 
@@ -139,7 +153,7 @@ def psi(reference_props: npt.ArrayLike, current_props: npt.ArrayLike, eps: float
 
 
 def benjamini_hochberg(p_values: npt.ArrayLike) -> FloatArray:
-    """Benjamini–Hochberg adjusted p-values (step-up), in the input order.
+    """Benjamini–Hochberg adjusted p-values (step-up), in the input order: scipy's `false_discovery_control`.
 
     Why BH and not Bonferroni: a report tests ~20 features, and they are strongly correlated (7-day and
     14-day SBP means, SBP excess, share above target all move together). Bonferroni controls the chance of
@@ -148,16 +162,9 @@ def benjamini_hochberg(p_values: npt.ArrayLike) -> FloatArray:
     stays valid under the positive dependence such features have (Benjamini & Yekutieli 2001, PRDS).
     """
     p = np.asarray(p_values, dtype=np.float64)
-    m = p.size
-    if m == 0:
+    if p.size == 0:
         return p.copy()
-    order = np.argsort(p, kind="stable")
-    # m / rank first: that factor is ≥ 1, so rounding can never push an adjusted value below its raw one.
-    scaled = p[order] * (m / np.arange(1, m + 1))
-    # Step-up: each adjusted value is the minimum over itself and every larger rank.
-    stepped = np.minimum.accumulate(scaled[::-1])[::-1]
-    adjusted = np.empty(m, dtype=np.float64)
-    adjusted[order] = np.minimum(stepped, 1.0)
+    adjusted: FloatArray = np.asarray(stats.false_discovery_control(p, method="bh"), dtype=np.float64)
     return adjusted
 
 
@@ -187,8 +194,10 @@ def numeric_drift(name: str, reference: npt.ArrayLike, current: npt.ArrayLike, b
     cur_props = _bin_proportions(cur, cuts)
     edges = (min(ref[0], cur[0]), *(float(c) for c in cuts), max(ref[-1], cur[-1]))
 
-    statistic, p_value = _ks_two_sample(ref, cur)
+    merge = _merge(ref, cur)
+    statistic, p_value = _ks_two_sample(ref, cur, merge)
     value = psi(ref_props, cur_props)
+    wasserstein = _wasserstein_normed_sorted(ref, cur, merge)
     return FeatureDrift(
         name=name,
         kind=NUMERIC,
@@ -197,12 +206,13 @@ def numeric_drift(name: str, reference: npt.ArrayLike, current: npt.ArrayLike, b
         statistic=statistic,
         p_value=p_value,
         p_adjusted=p_value,
-        severity=feature_severity(value, p_value, statistic),
+        severity=feature_severity(value, p_value, statistic, wasserstein=wasserstein),
         reference_hist=_tuple(ref_props),
         current_hist=_tuple(cur_props),
         bin_edges=tuple(float(e) for e in edges),
         categories=(),
         effect_size=statistic,
+        wasserstein_normed=wasserstein,
         n_missing_reference=n_missing_ref,
         n_missing_current=n_missing_cur,
     )
@@ -257,9 +267,13 @@ def categorical_drift(name: str, reference: npt.ArrayLike, current: npt.ArrayLik
     )
 
 
-def feature_severity(psi_value: float, p_adjusted: float, effect_size: float) -> str:
-    """DESIGN §3's severity table, with the effect floor on the test rule (module docstring says why)."""
-    significant = p_adjusted < ALPHA and (psi_value >= PSI_WATCH or effect_size >= EFFECT_FLOOR)
+def feature_severity(psi_value: float, p_adjusted: float, effect_size: float, *, wasserstein: float = 0.0) -> str:
+    """DESIGN §3's severity table, with the effect floors on the test rule (module docstring says why).
+
+    ``wasserstein`` is the normed Wasserstein distance (numeric features; 0 for categorical ones).
+    """
+    large_enough = psi_value >= PSI_WATCH or effect_size >= EFFECT_FLOOR or wasserstein >= WASSERSTEIN_FLOOR
+    significant = p_adjusted < ALPHA and large_enough
     if psi_value > PSI_SEVERE or significant:
         return SEVERE
     if psi_value >= PSI_WATCH:
@@ -311,7 +325,11 @@ def drift_report(
 
     adjusted = benjamini_hochberg([entry.p_value for entry in entries])
     entries = [
-        replace(entry, p_adjusted=float(p), severity=feature_severity(entry.psi, float(p), entry.effect_size))
+        replace(
+            entry,
+            p_adjusted=float(p),
+            severity=feature_severity(entry.psi, float(p), entry.effect_size, wasserstein=entry.wasserstein_normed),
+        )
         for entry, p in zip(entries, adjusted, strict=True)
     ]
     prediction = entries.pop() if reference_pred is not None else None
@@ -324,6 +342,43 @@ def drift_report(
         n_reference=int(ref.shape[0]),
         n_current=int(cur.shape[0]),
     )
+
+
+def wasserstein_normed(reference: npt.ArrayLike, current: npt.ArrayLike) -> float:
+    """W₁(reference, current) / max(std(reference), 0.001): Evidently's "Wasserstein distance (normed)".
+
+    W₁ is ``scipy.stats.wasserstein_distance`` on the two samples, the area between their empirical CDFs. It is
+    computed here from the sorted samples with one linear merge (the same as scipy's to rounding; a test pins
+    it), because scipy sorts both sides again, which at 50k rows × 20 features would double a report's time.
+    The inputs must be finite; they need not be sorted.
+    """
+    ref = np.sort(np.asarray(reference, dtype=np.float64).ravel())
+    cur = np.sort(np.asarray(current, dtype=np.float64).ravel())
+    return _wasserstein_normed_sorted(ref, cur, _merge(ref, cur))
+
+
+def _merge(ref: FloatArray, cur: FloatArray) -> tuple[FloatArray, npt.NDArray[np.intp]]:
+    """The pooled values in order, and how many reference values are at or before each position.
+
+    From two sorted samples: a stable sort of two sorted runs is a linear merge (timsort). Shared by the KS
+    statistic at large n and the Wasserstein distance, so a feature pays for one merge.
+    """
+    pooled = np.concatenate([ref, cur])
+    order = np.argsort(pooled, kind="stable")
+    return pooled[order], np.cumsum(order < ref.size)
+
+
+def _wasserstein_normed_sorted(
+    ref: FloatArray, cur: FloatArray, merge: tuple[FloatArray, npt.NDArray[np.intp]]
+) -> float:
+    merged, ref_at_or_below = merge
+    n_ref, n_cur = ref.size, cur.size
+    cur_at_or_below = np.arange(1, merged.size + 1) - ref_at_or_below
+    # Between merged[i] and merged[i + 1] both CDFs are constant; on ties the width is 0, so the count at any
+    # occurrence of a tied value is as good as at its last.
+    gaps = np.abs(ref_at_or_below[:-1] / n_ref - cur_at_or_below[:-1] / n_cur)
+    distance = float(np.dot(gaps, np.diff(merged)))
+    return distance / max(float(np.std(ref)), _WASSERSTEIN_MIN_NORM)
 
 
 def _finite(name: str, side: str, values: npt.ArrayLike) -> tuple[FloatArray, int]:
@@ -374,7 +429,9 @@ def _bin_proportions(ordered: FloatArray, cuts: FloatArray) -> FloatArray:
     return counts / ordered.size
 
 
-def _ks_two_sample(ref: FloatArray, cur: FloatArray) -> tuple[float, float]:
+def _ks_two_sample(
+    ref: FloatArray, cur: FloatArray, merge: tuple[FloatArray, npt.NDArray[np.intp]] | None = None
+) -> tuple[float, float]:
     """Two-sample KS statistic D and two-sided p-value, from two sorted samples.
 
     Up to `_KS_EXACT_MAX` rows a side this is scipy's ``ks_2samp`` (which uses the exact distribution there).
@@ -388,12 +445,8 @@ def _ks_two_sample(ref: FloatArray, cur: FloatArray) -> tuple[float, float]:
     if max(n_ref, n_cur) <= _KS_EXACT_MAX:
         result = stats.ks_2samp(ref, cur)
         return float(result.statistic), float(result.pvalue)
-    pooled = np.concatenate([ref, cur])
-    # A stable sort of two sorted runs is a linear merge (timsort).
-    order = np.argsort(pooled, kind="stable")
-    merged = pooled[order]
-    ref_at_or_below = np.cumsum(order < n_ref)
-    cur_at_or_below = np.arange(1, pooled.size + 1) - ref_at_or_below
+    merged, ref_at_or_below = _merge(ref, cur) if merge is None else merge
+    cur_at_or_below = np.arange(1, merged.size + 1) - ref_at_or_below
     # With ties the empirical CDFs step once per distinct value: compare them after its last occurrence.
     last_of_value = np.append(merged[1:] != merged[:-1], True)
     gaps = ref_at_or_below[last_of_value] / n_ref - cur_at_or_below[last_of_value] / n_cur

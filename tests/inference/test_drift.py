@@ -14,6 +14,7 @@ from hypothesis import strategies as st
 from scipy import stats  # type: ignore[import-untyped]
 
 from inference.drift import (
+    ALPHA,
     CHI2,
     KS,
     PREDICTION_NAME,
@@ -333,6 +334,34 @@ def test_benjamini_hochberg_is_monotone_bounded_and_agrees_with_scipy(raw: list[
     order = np.argsort(p, kind="stable")
     assert np.all(np.diff(adjusted[order]) >= 0)
     assert adjusted == pytest.approx(stats.false_discovery_control(p, method="bh"))
+
+
+def _benjamini_hochberg_before_scipy(p_values: list[float]) -> np.ndarray:
+    """The hand-written step-up this module used before it took scipy's (frozen here as the reference)."""
+    p = np.asarray(p_values, dtype=np.float64)
+    m = p.size
+    order = np.argsort(p, kind="stable")
+    scaled = p[order] * (m / np.arange(1, m + 1))
+    stepped = np.minimum.accumulate(scaled[::-1])[::-1]
+    adjusted = np.empty(m, dtype=np.float64)
+    adjusted[order] = np.minimum(stepped, 1.0)
+    return adjusted
+
+
+@given(
+    st.lists(
+        st.one_of(st.floats(min_value=0.0, max_value=1.0), st.sampled_from([0.0, 0.001, 0.01, 0.025, 0.05, 1.0])),
+        min_size=1,
+        max_size=60,
+    )
+)
+def test_benjamini_hochberg_from_scipy_gives_the_same_verdicts_as_the_hand_written_one(raw: list[float]) -> None:
+    # The verdict is what a report acts on: which features count as significant at ALPHA.
+    before = _benjamini_hochberg_before_scipy(raw)
+    now = benjamini_hochberg(raw)
+
+    assert list(now < ALPHA) == list(before < ALPHA)
+    assert now == pytest.approx(before, rel=1e-12, abs=1e-15)
 
 
 def test_report_adjusts_every_p_value_together() -> None:

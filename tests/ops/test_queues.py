@@ -11,7 +11,7 @@ from collections.abc import Iterator
 import pytest
 from kombu import Connection
 
-from clinaiops.celery import app
+from clinaiops.celery import app, worker_queues
 from clinaiops.ops.collectors import celery_queue_names, queue_cache_clear
 from tests.ops.conftest import scrape
 
@@ -39,11 +39,14 @@ def celery_conf() -> Iterator[None]:
 
 
 def test_queue_names_come_from_celery_configuration_with_the_default_queue(celery_conf: None) -> None:
-    assert celery_queue_names() == ["celery"]
+    # The project's routes: one queue per kind of work (settings CELERY_TASK_ROUTES), `default` included.
+    assert celery_queue_names() == sorted(worker_queues())
     app.conf.task_routes = {
         "clinaiops.loops.tasks.*": {"queue": "evaluation"},
         "inference.tasks.training_run": {"queue": "training"},
     }
+    app.conf.task_default_queue = "celery"
+    app.conf.task_queues = None  # only routes and the default queue: each is still found
     assert celery_queue_names() == ["celery", "evaluation", "training"]
 
 
