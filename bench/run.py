@@ -62,10 +62,11 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true")
     parser.add_argument("--drift-python", default=str(ROOT / ".venv-bench" / "bin" / "python"))
-    parser.add_argument("--only", default="", help="comma-separated: web,history,scoring,drift,audit,export,celery")
+    parser.add_argument("--only", default="",
+                        help="comma-separated: web,history,scoring,drift,audit,export,modelcard,celery")  # fmt: skip
     args = parser.parse_args()
     wanted = set(filter(None, args.only.split(","))) or {"web", "history", "scoring", "drift", "audit", "export",
-                                                          "celery"}  # fmt: skip
+                                                          "modelcard", "celery"}  # fmt: skip
 
     if not pg.server_reachable():
         sys.exit(f"PostgreSQL does not answer at {pg.ADMIN_URL} (make services)")
@@ -148,6 +149,11 @@ def main() -> None:
                     export_env["BENCH_EXPORT_EVENTS"] = "20000"
                 reports.append(_run("compliance exports", [python, "bench/export_bench.py"], export_env,
                                     timeout=1800))  # fmt: skip
+            if "modelcard" in wanted:
+                # A copy of the seed: it has the deployed model and decided recommendations the card describes.
+                card_env = {**base_env, "BENCH_DATABASE_URL": pg.db_url(database("modelcard", from_template=True))}
+                reports.append(_run("model card PDF vs decision-record PDF", [python, "bench/model_card_bench.py"],
+                                    card_env, timeout=900))  # fmt: skip
     finally:
         for name in created:
             pg.db_drop(name)

@@ -29,11 +29,13 @@ def best_per_call(fn: object, repeats: int = REPEATS, rounds: int = 5) -> float:
 
 def main() -> None:
     django_setup(fresh=False)
+    # Imported once Django is configured: the model modules need settings and an app registry.
     import onnxruntime as ort
     from django.utils import timezone
 
     from inference.artifacts import artifact_put
     from inference.features import FEATURE_NAMES
+    from inference.manifest import MANIFEST_SCHEMA, manifest_sign
     from inference.models import CLASS_ORDER, ModelVersion
     from inference.runtime import model_score, runtime_cache_clear
     from inference.training import model_train
@@ -44,12 +46,23 @@ def main() -> None:
     fitted = model_train(X, y, family="logistic", params={"C": 1.0, "max_iter": 1000}, seed=0)
     buffer = io.BytesIO()
     np.save(buffer, fitted.background)
+    hashes = {
+        "onnx_sha256": artifact_put(fitted.onnx_bytes, suffix=".onnx"),
+        "sklearn_sha256": artifact_put(fitted.sklearn_bytes, suffix=".joblib"),
+        "background_sha256": artifact_put(buffer.getvalue(), suffix=".npy"),
+    }
+    # The runtime serves only a signed manifest (issue 8 §2): sign one for this unsaved version.
+    signed = manifest_sign({
+        "schema": MANIFEST_SCHEMA, "artifacts": hashes, "family": "logistic", "snapshot": {"sha256": "0" * 64},
+        "feature_names": list(FEATURE_NAMES), "classes": list(CLASS_ORDER),
+    })  # fmt: skip
     version = ModelVersion(
-        sha256=artifact_put(fitted.onnx_bytes, suffix=".onnx"),
-        sklearn_sha256=artifact_put(fitted.sklearn_bytes, suffix=".joblib"),
-        background_sha256=artifact_put(buffer.getvalue(), suffix=".npy"),
+        sha256=hashes["onnx_sha256"], sklearn_sha256=hashes["sklearn_sha256"],
+        background_sha256=hashes["background_sha256"],
         family="logistic", feature_set_version="bench", feature_names=list(FEATURE_NAMES), classes=list(CLASS_ORDER),
         metrics={}, parity_max_abs_diff=fitted.parity_max_abs_diff, created_at=timezone.now(),
+        manifest_text=signed.text, manifest_sha256=signed.sha256, manifest_signature=signed.signature,
+        manifest_key_id=signed.key_id,
     )  # fmt: skip
     features = {name: float(X[0, i]) for i, name in enumerate(FEATURE_NAMES)}
     row = X[:1]

@@ -66,7 +66,7 @@ def multiclass_metrics(
     AUROC is omitted, not NaN, when a class is absent from `y_true_idx`: it is undefined for that class, and a NaN
     would compare False against any bound and read like a failure of the model rather than of the sample.
     """
-    from sklearn.metrics import accuracy_score, balanced_accuracy_score, log_loss, roc_auc_score
+    from sklearn.metrics import accuracy_score, balanced_accuracy_score, log_loss, roc_auc_score  # heavy; gates only
 
     probabilities, truth = _validated(proba, y_true_idx)
     k = probabilities.shape[1]

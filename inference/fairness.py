@@ -262,6 +262,7 @@ def _attribute_fairness(
     positive: str,
     bounds: FairnessBounds,
 ) -> AttributeFairness:
+    # fairlearn imports pandas and scikit-learn: paid when a report is built, not when this module is imported.
     from fairlearn.metrics import MetricFrame, false_positive_rate, selection_rate, true_positive_rate
 
     cells = _Cells.tally(codes, labels, is_true, is_predicted)
@@ -274,7 +275,8 @@ def _attribute_fairness(
         },
         y_true=cells.y_true,
         y_pred=cells.y_pred,
-        sensitive_features=cells.group,
+        # A list, not the array: fairlearn squeezes an array, and one cell (every row alike) would become 0-d.
+        sensitive_features=cells.group.tolist(),
         sample_params={"selection_rate": weights, "tpr": weights, "fpr": weights},
     ).by_group
 
@@ -322,10 +324,10 @@ def _attribute_fairness(
 
 def _differences(judged: _Cells, by_group: Any) -> tuple[float, float]:
     """Demographic-parity and equalized-odds differences over the judged groups, by fairlearn's functions."""
-    from fairlearn.metrics import demographic_parity_difference, equalized_odds_difference
+    from fairlearn.metrics import demographic_parity_difference, equalized_odds_difference  # heavy, as above
 
     args = (judged.y_true, judged.y_pred)
-    kwargs = {"sensitive_features": judged.group, "sample_weight": judged.weight}
+    kwargs = {"sensitive_features": judged.group.tolist(), "sample_weight": judged.weight}
     dpd = float(demographic_parity_difference(*args, **kwargs))
     with_tpr = [g for g, count in judged.positives.items() if count > 0]
     with_fpr = [g for g, count in judged.negatives.items() if count > 0]

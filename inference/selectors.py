@@ -1,13 +1,16 @@
+"""Model-lifecycle reads: serving pointers and their history, versions, change-control plans, snapshot rows."""
+
 from __future__ import annotations
 
 import json
 from datetime import datetime
-from typing import Any
+from typing import TypedDict
 
 from django.db.models import Q, QuerySet
 
 from inference.artifacts import artifact_get
 from inference.models import (
+    TITRATION_LINE,
     Arm,
     ChangeControlPlan,
     DatasetSnapshot,
@@ -43,6 +46,10 @@ def model_version_list() -> QuerySet[ModelVersion]:
     return ModelVersion.objects.select_related("training_run", "training_run__snapshot").order_by("-created_at")
 
 
+def model_version_get(pk: int) -> ModelVersion | None:
+    return model_version_list().filter(pk=pk).first()
+
+
 def model_version_latest() -> ModelVersion | None:
     return model_version_list().first()
 
@@ -56,15 +63,23 @@ def serving_pointer_list() -> QuerySet[ServingPointer]:
     return ServingPointer.objects.select_related("model_version").order_by("arm")
 
 
-def training_run_get(run_id: int) -> TrainingRun | None:
-    return TrainingRun.objects.select_related("snapshot", "requested_by").filter(pk=run_id).first()
+def change_control_plan_current(model_line: str = TITRATION_LINE) -> ChangeControlPlan | None:
+    """The newest plan of the model line: the one the change-control gate judges a retrain against."""
+    return ChangeControlPlan.objects.filter(model_line=model_line).order_by("-version").first()
 
 
-def change_control_plan_list() -> QuerySet[ChangeControlPlan]:
-    return ChangeControlPlan.objects.select_related("created_by").order_by("model_line", "-version")
+class SnapshotRow(TypedDict):
+    """One row of a dataset snapshot as stored (inference.services.datasets writes it)."""
+
+    label_id: int
+    as_of: str
+    features: dict[str, float]
+    label: str
+    provenance: str
+    sensitive: dict[str, str]
 
 
-def snapshot_load(snapshot: DatasetSnapshot) -> list[dict[str, Any]]:
+def snapshot_load(snapshot: DatasetSnapshot) -> list[SnapshotRow]:
     """The snapshot's rows, read from its content-addressed artifact (the hash is re-verified on read)."""
-    rows: list[dict[str, Any]] = json.loads(artifact_get(snapshot.sha256, suffix=".json"))["rows"]
+    rows: list[SnapshotRow] = json.loads(artifact_get(snapshot.sha256, suffix=".json"))["rows"]
     return rows

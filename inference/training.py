@@ -123,9 +123,11 @@ def model_export_onnx(pipeline: Any, n_features: int) -> bytes:
 
 
 def onnx_probabilities(onnx_bytes: bytes, X: npt.NDArray[np.float32]) -> npt.NDArray[np.float32]:
-    import onnxruntime as ort
+    import onnxruntime as ort  # heavy: loaded by the first batch scoring only
 
-    session = ort.InferenceSession(onnx_bytes, providers=["CPUExecutionProvider"])
+    options = ort.SessionOptions()
+    options.intra_op_num_threads = 1  # batch scoring in gates and reports; spinning threads cost more than they give
+    session = ort.InferenceSession(onnx_bytes, sess_options=options, providers=["CPUExecutionProvider"])
     return np.asarray(session.run(["probabilities"], {"X": X.astype(np.float32)})[0])
 
 

@@ -2,14 +2,14 @@
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
-from typing import Any
+from datetime import UTC, date, datetime
 
 import factory
 from django.contrib.auth.hashers import make_password
 
 from clinaiops.care.models import CareTeam, Patient
 from clinaiops.core.models import Role, User
+from fixtures.cohort import FAMILY_NAMES, GIVEN_NAMES_FEMALE
 
 PASSWORD = "correct horse battery staple"
 _HASHED = make_password(PASSWORD)
@@ -40,6 +40,11 @@ class PatientFactory(factory.django.DjangoModelFactory[Patient]):
     user = factory.SubFactory(UserFactory, role=Role.PATIENT)
     code = factory.Sequence(lambda n: f"P-T{n:04d}")
     care_team = factory.SubFactory(CareTeamFactory)
+    # Direct identifiers, encrypted at rest (the blind indexes are derived on save).
+    given_name = factory.Sequence(lambda n: GIVEN_NAMES_FEMALE[n % len(GIVEN_NAMES_FEMALE)])
+    family_name = factory.Sequence(lambda n: FAMILY_NAMES[n % len(FAMILY_NAMES)])
+    mrn = factory.Sequence(lambda n: f"T{n:07d}")
+    date_of_birth = factory.LazyAttribute(lambda p: date(p.birth_year, 3, 14))
     sex = "female"
     birth_year = 1962
     race_ethnicity = "white"
@@ -48,7 +53,3 @@ class PatientFactory(factory.django.DjangoModelFactory[Patient]):
     target_sbp = 130
     target_dbp = 80
     enrolled_at = datetime(2026, 1, 1, tzinfo=UTC)
-
-    @classmethod
-    def _create(cls, model_class: type[Patient], *args: Any, **kwargs: Any) -> Patient:
-        return super()._create(model_class, *args, **kwargs)

@@ -60,15 +60,18 @@ def test_reading_to_minor_delivery_and_major_review_then_patient_sees_signed_dec
 
     minor = controlled_api.get("/api/v1/recommendations/").json()["results"]
     assert len(minor) == 1
-    assert minor[0]["tier"] == "minor"
+    assert minor[0]["proposal"]["tier"] == "minor"
     assert minor[0]["status"] == "delivered"
-    assert minor[0]["action"] == "maintain"
-    assert minor[0]["model_version"] == deployed_model.short_hash
+    assert (minor[0]["action"], minor[0]["proposal"]["action"]) == ("maintain", "maintain")
+    assert minor[0]["proposal"]["model_version"] == deployed_model.short_hash
     assert "target" in minor[0]["reason"]
 
     major = uncontrolled_api.get("/api/v1/recommendations/").json()["results"]
     assert len(major) == 1
-    assert (major[0]["tier"], major[0]["status"], major[0]["action"]) == ("major", "pending_review", "increase")
+    assert (major[0]["proposal"]["tier"], major[0]["status"], major[0]["proposal"]["action"]) == (
+        "major", "pending_review", "increase",
+    )  # fmt: skip
+    assert major[0]["action"] is None  # nothing is asked of the patient until the care team decides
     assert major[0]["decision"] is None
     rec_id = major[0]["id"]
 
@@ -98,7 +101,7 @@ def test_reading_to_minor_delivery_and_major_review_then_patient_sees_signed_dec
     # The patient sees the signed decision and acts on it.
     seen = uncontrolled_api.get(f"/api/v1/recommendations/{rec_id}/").json()
     assert seen["status"] == "delivered"
-    assert seen["final_step"] == 3
+    assert (seen["action"], seen["to_step"]) == ("increase", 3)
     assert seen["decision"]["outcome"] == "accepted"
     assert seen["decision"]["signed_by"] == "Dr Assigned"
     assert seen["decision"]["meaning"] == "approved"

@@ -20,11 +20,21 @@ from collections.abc import Iterable, Iterator
 from datetime import datetime, timedelta
 from typing import Any
 
+from amqp.exceptions import NotFound as AmqpNotFound
 from django.conf import settings
 from django.db import DatabaseError, connection, transaction
 from django.db.models import Count, Min, Q, Sum
 from django.utils import timezone
+from kombu import Connection
+from kombu.exceptions import ChannelError
 from prometheus_client.metrics_core import GaugeMetricFamily, Metric
+
+from clinaiops.audit.models import AuditAction, AuditCheckpoint, AuditEvent
+from clinaiops.care.models import Alert, AlertPriority, AlertStatus
+from clinaiops.celery import app
+from clinaiops.loops.models import Recommendation, RecommendationStatus, Tier
+from inference.models import ServingPointer
+from inference.monitoring.models import DriftReport, DriftSeverity, MonitoringAlert, MonitoringAlertStatus
 
 logger = logging.getLogger(__name__)
 
@@ -67,8 +77,6 @@ class ClinicalStateCollector:
             return [*self._reviews(now), *self._alerts(now), *self._ledger(now), *self._models(now)]
 
     def _reviews(self, now: datetime) -> list[Metric]:
-        from clinaiops.loops.models import Recommendation, RecommendationStatus, Tier
-
         # The (status, tier) index: rows read = reviews pending, whatever the history.
         counts: dict[str, Any] = {"oldest": Min("created_at")}
         lower = now
@@ -91,8 +99,6 @@ class ClinicalStateCollector:
         return [pending, oldest]
 
     def _alerts(self, now: datetime) -> list[Metric]:
-        from clinaiops.care.models import Alert, AlertPriority, AlertStatus
-
         # status='open' matches the partial unique index alert_one_open_per_kind: rows read = open alerts.
         cutoff = now - timedelta(minutes=settings.ALERT_ESCALATION_MINUTES)
         rows = (
@@ -141,8 +147,6 @@ class ClinicalStateCollector:
         return [open_, escalated, past, overdue, oldest]
 
     def _ledger(self, now: datetime) -> list[Metric]:
-        from clinaiops.audit.models import AuditAction, AuditCheckpoint, AuditEvent
-
         # Both ends read through the unique index on seq: one index probe each, at any ledger size.
         head = AuditEvent.objects.order_by("-seq").values_list("seq", flat=True).first() or 0
         checkpoint = AuditCheckpoint.objects.order_by("-seq").values_list("seq", "created_at").first()
@@ -186,9 +190,6 @@ class ClinicalStateCollector:
         return families
 
     def _models(self, now: datetime) -> list[Metric]:
-        from inference.models import ServingPointer
-        from inference.monitoring.models import DriftReport, DriftSeverity, MonitoringAlert, MonitoringAlertStatus
-
         # Deduplicated alerts (one open per key) and a handful of pointers: small tables.
         monitoring = (
             MonitoringAlert.objects.filter(status=MonitoringAlertStatus.OPEN)
@@ -256,8 +257,6 @@ _queue_cache: tuple[float, list[Metric]] | None = None
 def celery_queue_names() -> list[str]:
     """The queues workers consume, from Celery's configuration: task_queues when set, the queues named in
     task_routes, and the default queue. Queues per kind of work need no change here."""
-    from clinaiops.celery import app
-
     names: list[str] = []
     queues = app.conf.task_queues or ()
     for queue in queues.values() if isinstance(queues, dict) else queues:
@@ -281,12 +280,6 @@ def celery_queue_names() -> list[str]:
 def queue_depths(names: list[str], *, timeout: float = BROKER_TIMEOUT_SECONDS) -> dict[str, int]:
     """Messages ready in each queue, by a passive declare (it creates nothing). A queue the broker does not know
     (RabbitMQ: not declared yet; Redis: an empty list does not exist) has 0. Raises when the broker is down."""
-    from amqp.exceptions import NotFound as AmqpNotFound
-    from kombu import Connection
-    from kombu.exceptions import ChannelError
-
-    from clinaiops.celery import app
-
     options = {
         **(app.conf.broker_transport_options or {}),
         # Read by the Redis transport, and by py-amqp through kombu; each ignores the other's.

@@ -10,6 +10,8 @@ from prometheus_client import REGISTRY, CollectorRegistry, generate_latest
 from prometheus_client.metrics_core import Metric
 from prometheus_client.multiprocess import MultiProcessCollector
 
+from clinaiops.ops.collectors import ClinicalStateCollector, QueueDepthCollector
+
 MULTIPROC_ENV = "PROMETHEUS_MULTIPROC_DIR"
 
 
@@ -40,8 +42,6 @@ def process_registry() -> CollectorRegistry:
 
 def metrics_render() -> bytes:
     """The text exposition for one scrape."""
-    from clinaiops.ops.collectors import ClinicalStateCollector, QueueDepthCollector
-
     registry = CollectorRegistry(auto_describe=False)
     registry.register(_Forward(process_registry()))  # type: ignore[arg-type]
     registry.register(ClinicalStateCollector())

@@ -20,6 +20,9 @@ from pathlib import Path
 
 from django.conf import settings
 from django.db import connections
+from kombu import Connection
+
+from clinaiops.celery import app
 
 logger = logging.getLogger(__name__)
 
@@ -42,9 +45,6 @@ def database_check() -> None:
 def broker_check() -> None:
     if settings.CELERY_TASK_ALWAYS_EAGER:
         return  # tasks run in-process: there is no broker to reach (the embedded default)
-    from kombu import Connection
-
-    from clinaiops.celery import app
 
     with Connection(app.conf.broker_url, connect_timeout=CHECK_TIMEOUT_SECONDS / 2) as conn:
         conn.ensure_connection(max_retries=1, interval_start=0, interval_step=0, timeout=1)

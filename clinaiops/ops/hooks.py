@@ -19,9 +19,11 @@ from typing import Any
 from celery.signals import task_postrun, task_prerun, worker_ready
 from django.db import transaction
 from django.db.models.signals import post_save
+from prometheus_client import start_http_server
 
 from clinaiops.env import env_int, env_str
 from clinaiops.ops import metrics
+from clinaiops.ops.exposition import process_registry
 from clinaiops.ops.logs import task_id_reset, task_id_set
 
 logger = logging.getLogger(__name__)
@@ -72,9 +74,6 @@ def _worker_metrics_serve(**kwargs: Any) -> None:
     port = env_int("METRICS_WORKER_PORT", 0)
     if not port:
         return
-    from prometheus_client import start_http_server
-
-    from clinaiops.ops.exposition import process_registry
 
     addr = env_str("METRICS_WORKER_ADDR", "127.0.0.1")
     start_http_server(port, addr=addr, registry=process_registry())
@@ -82,6 +81,7 @@ def _worker_metrics_serve(**kwargs: Any) -> None:
 
 
 def connect() -> None:
+    # Imported here: connect() runs in AppConfig.ready(), the first moment models can be imported.
     from clinaiops.care.models import Reading
     from clinaiops.loops.models import Recommendation
 

@@ -100,3 +100,70 @@ class ShadowAgreement:
     def matrix(self) -> list[tuple[str, list[int]]]:
         """Rows: the served action; columns: the shadow's action, both in CLASS_ORDER."""
         return [(served, [self.pairs.get((served, shadow), 0) for shadow in CLASS_ORDER]) for served in CLASS_ORDER]
+
+
+@dataclass(frozen=True)
+class SubgroupRow:
+    attribute: str  # "sex" or "skin_tone"
+    group: str
+    n: int
+    # Below the report's minimum a group is counted but not compared: no accuracy is given for it.
+    compared: bool
+    accuracy: float | None
+
+    @property
+    def accuracy_pct(self) -> float | None:
+        return None if self.accuracy is None else 100 * self.accuracy
+
+
+@dataclass(frozen=True)
+class SubgroupAccuracy:
+    """A drift report's accuracy against clinician decisions, overall and by sex and skin-tone band."""
+
+    n: int
+    accuracy: float | None
+    min_rows: int
+    rows: tuple[SubgroupRow, ...]
+    max_gap: dict[str, float | None]  # attribute → largest gap between compared groups
+
+    @property
+    def accuracy_pct(self) -> float | None:
+        return None if self.accuracy is None else 100 * self.accuracy
+
+    @property
+    def too_small(self) -> tuple[SubgroupRow, ...]:
+        return tuple(row for row in self.rows if not row.compared)
+
+
+SUBGROUP_ATTRIBUTES = ("sex", "skin_tone")
+
+
+def subgroup_accuracy(subgroups: dict[str, Any]) -> SubgroupAccuracy:
+    """Read DriftReport.subgroups. Reports stored before groups carried "compared" are read by the same rule,
+    so a small group never shows an accuracy, whenever its report was computed."""
+    min_rows = int(subgroups.get("min_rows", 0))
+    overall = subgroups.get("overall", {})
+    rows = []
+    gaps: dict[str, float | None] = {}
+    for attribute in SUBGROUP_ATTRIBUTES:
+        section = subgroups.get(attribute, {})
+        gaps[attribute] = section.get("max_gap")
+        for group in section.get("groups", []):
+            n = int(group["n"])
+            compared = bool(group.get("compared", n >= min_rows))
+            rows.append(
+                SubgroupRow(
+                    attribute=attribute,
+                    group=str(group["group"]),
+                    n=n,
+                    compared=compared,
+                    accuracy=(int(group["correct"]) / n if n else None) if compared else None,
+                )
+            )
+    return SubgroupAccuracy(
+        n=int(overall.get("n", 0)),
+        accuracy=overall.get("accuracy"),
+        min_rows=min_rows,
+        rows=tuple(rows),
+        max_gap=gaps,
+    )

@@ -155,6 +155,28 @@ def _stop(process: subprocess.Popen[bytes]) -> None:
         os.killpg(process.pid, signal.SIGKILL)  # any pool child left behind by the warm shutdown
 
 
+def worker_wait_ready(worker: Worker, *, seconds: float) -> None:
+    """Wait for the worker's " ready." line; fail with its log if it exits or takes longer than `seconds`."""
+    deadline = time.monotonic() + seconds
+    while " ready." not in worker.log():
+        if worker.process.poll() is not None:
+            code = worker.process.returncode
+            pytest.fail(f"the Celery worker exited with {code} before it was ready:\n{worker.log_tail()}")
+        if time.monotonic() > deadline:
+            pytest.fail(f"the Celery worker was not ready within {seconds:.0f} s:\n{worker.log_tail()}")
+        time.sleep(0.2)
+
+
+def worker_queue_options(queue: str) -> tuple[dict[str, str], str]:
+    """The environment and the ``-Q`` value of a test worker: its private `queue`, where this process sends, and every
+    queue of the project's routes (settings CELERY_TASK_ROUTES, one per kind of work) under a prefix of its own, for
+    the tasks the worker itself sends (an audit checkpoint, say). The prefix keeps them off the shared broker's real
+    queues, where another engineer's worker, on another database, would take them."""
+    prefix = f"{queue}-"
+    queues = [queue, *(f"{prefix}{kind}" for kind in django_settings.TASK_QUEUE_KINDS)]
+    return {"TASK_QUEUE_PREFIX": prefix}, ",".join(queues)
+
+
 @contextlib.contextmanager
 def worker_running(*, broker_url: str, log_path: Path, concurrency: int = 1) -> Iterator[Worker]:
     """A real `celery -A clinaiops worker` subprocess on `broker_url`, consuming only a queue of its own,
@@ -168,6 +190,7 @@ def worker_running(*, broker_url: str, log_path: Path, concurrency: int = 1) -> 
             "process cannot open; the real-worker test runs on PostgreSQL"
         )
     queue = f"e2e-{uuid.uuid4().hex[:12]}"
+    queue_env, queues = worker_queue_options(queue)
     env = {
         **os.environ,
         "DJANGO_SETTINGS_MODULE": "clinaiops.settings.test",
@@ -176,11 +199,12 @@ def worker_running(*, broker_url: str, log_path: Path, concurrency: int = 1) -> 
         "CELERY_TASK_ALWAYS_EAGER": "0",
         "ARTIFACT_ROOT": str(Path(django_settings.ARTIFACT_ROOT).resolve()),
         "PYTHONUNBUFFERED": "1",
+        **queue_env,
     }
     # fmt: off
     command = [
         sys.executable, "-m", "celery", "-A", "clinaiops", "worker",
-        "--loglevel", "INFO", "-Q", queue, "-n", f"{queue}@%h",
+        "--loglevel", "INFO", "-Q", queues, "-n", f"{queue}@%h",
         "--pool", "prefork", "--concurrency", str(concurrency), "--prefetch-multiplier", "1",
         "--without-gossip", "--without-mingle", "--without-heartbeat",
     ]
@@ -191,13 +215,7 @@ def worker_running(*, broker_url: str, log_path: Path, concurrency: int = 1) -> 
         )
     worker = Worker(process=process, queue=queue, log_path=log_path)
     try:
-        deadline = time.monotonic() + 60
-        while " ready." not in worker.log():
-            if process.poll() is not None:
-                pytest.fail(f"the Celery worker exited with {process.returncode} before it was ready:\n{worker.log()}")
-            if time.monotonic() > deadline:
-                pytest.fail(f"the Celery worker was not ready within 60 s:\n{worker.log_tail()}")
-            time.sleep(0.2)
+        worker_wait_ready(worker, seconds=60)
         yield worker
     finally:
         _stop(process)
@@ -224,7 +242,7 @@ def celery_app_on_broker(rabbitmq_url: str, celery_worker: Worker) -> Iterator[A
     from clinaiops.celery import app as project_app
 
     app: Any = project_app  # the pools below are private attributes, untyped in celery-types
-    keys = ("broker_url", "task_always_eager", "task_routes")
+    keys = ("broker_url", "task_always_eager", "task_routes", "task_default_queue")
     saved = {key: app.conf[key] for key in keys}
 
     def reset_connections() -> None:
@@ -243,6 +261,8 @@ def celery_app_on_broker(rabbitmq_url: str, celery_worker: Worker) -> Iterator[A
         broker_url=rabbitmq_url,
         task_always_eager=False,
         task_routes={"clinaiops.loops.tasks.*": {"queue": celery_worker.queue}},
+        # Anything else this process sends goes to the worker too, not to the shared broker's `default` queue.
+        task_default_queue=celery_worker.queue,
     )
     reset_connections()
     try:

@@ -14,7 +14,8 @@ from clinaiops.care.models import Patient
 from clinaiops.core.models import Role, User
 from inference.features import FEATURE_NAMES, FEATURE_SET_VERSION
 from inference.models import LabelProvenance, ModelVersion, TrainingLabel
-from inference.services import dataset_snapshot_create, training_run_create, training_run_execute
+from inference.services.datasets import dataset_snapshot_create
+from inference.services.training import training_run_create, training_run_execute
 from tests.factories import PatientFactory, UserFactory
 
 DARK_TONE = 5

@@ -9,10 +9,13 @@ from django.core.management import call_command
 from django.core.management.base import CommandError
 
 from clinaiops.core.models import User
+from governance.change_control import change_control_plan_verify
 from inference.models import ApprovalState, Arm, ChangeControlPlan, ModelVersion, RunStatus, TrainingRun
 from inference.selectors import serving_version
-from inference.services import dataset_snapshot_create, training_run_create
+from inference.services.datasets import dataset_snapshot_create
+from inference.services.training import training_run_create
 from tests.conftest import model_approve
+from tests.factories import PASSWORD
 from tests.inference.lifecycle_helpers import cohort_labels, cohort_patients
 
 COMMANDS = ["train", "evaluate", "register", "promote", "rollback", "change_plan", "signoff", "lineage"]
@@ -100,15 +103,26 @@ def test_promote_needs_approval_for_production_and_rollback_undoes_it(
         run("rollback", arm=Arm.SHADOW, actor=clinician.username, reason="not mine to roll back")
 
 
-def test_change_plan_is_declared_by_a_safety_officer_only(ml_engineer: User, safety_officer: User) -> None:
+def test_change_plan_is_declared_and_e_signed_by_a_safety_officer_only(
+    ml_engineer: User, safety_officer: User, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("SIGNOFF_PASSWORD", PASSWORD)
     out = run(
         "change_plan", "--family", "logistic", "--family", "gradient_boosting", actor=safety_officer.username,
         floor=0.6, ceiling=0.15,
     )  # fmt: skip
-    assert "change-control plan bp-titration v1" in out
-    assert ChangeControlPlan.objects.get().allowed_families == ["gradient_boosting", "logistic"]
+
+    assert "change-control plan bp-titration v1" in out and f"e-signed by {safety_officer.signature_name}" in out
+    plan = ChangeControlPlan.objects.get()
+    assert plan.allowed_families == ["gradient_boosting", "logistic"]
+    assert change_control_plan_verify(plan)
     with pytest.raises(CommandError, match="Only a clinical safety officer"):
         run("change_plan", actor=ml_engineer.username, floor=0.6, ceiling=0.15)
+    monkeypatch.delenv("SIGNOFF_PASSWORD")
+    monkeypatch.setattr("sys.stdin", StringIO())  # not a terminal: no prompt
+    with pytest.raises(CommandError, match="no password"):
+        run("change_plan", actor=safety_officer.username, floor=0.6, ceiling=0.15)
+    assert ChangeControlPlan.objects.count() == 1
 
 
 def test_train_reports_a_rejected_model_on_stderr(ml_engineer: User) -> None:

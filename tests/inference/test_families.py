@@ -10,11 +10,12 @@ import pytest
 
 from clinaiops.core.models import User
 from inference.artifacts import artifact_get
-from inference.features import FEATURE_NAMES
+from inference.features import FEATURE_LABELS, FEATURE_NAMES
 from inference.models import ModelVersion
 from inference.runtime import model_explain, model_score, runtime_cache_clear
-from inference.services import snapshot_load
-from inference.training import GRADIENT_BOOSTING, LOGISTIC, model_export_onnx, model_fit, onnx_parity
+from inference.selectors import snapshot_load
+from inference.services.training import training_run_create, training_run_execute
+from inference.training import GRADIENT_BOOSTING, LOGISTIC, model_export_onnx, model_fit, model_train, onnx_parity
 from tests.inference.lifecycle_helpers import cohort_labels, cohort_patients, train
 
 
@@ -22,8 +23,6 @@ from tests.inference.lifecycle_helpers import cohort_labels, cohort_patients, tr
 def tree_model(trained_model: ModelVersion, ml_engineer: User) -> ModelVersion:
     """A gradient-boosted version trained on the same labels as the logistic fixture."""
     run_snapshot = trained_model.training_run.snapshot
-    from inference.services import training_run_create, training_run_execute
-
     run = training_run_execute(
         run_id=training_run_create(actor=ml_engineer, snapshot=run_snapshot, family=GRADIENT_BOOSTING, seed=11).pk
     )
@@ -81,7 +80,7 @@ def test_tree_family_explanations_are_exact_shap_factors(tree_model: ModelVersio
     # TreeSHAP is exact: contributions plus the expected value give the model's raw score for the class.
     pipeline = joblib.load(io.BytesIO(artifact_get(tree_model.sklearn_sha256, suffix=".joblib")))
     x = np.asarray([[row[n] for n in FEATURE_NAMES]], dtype=np.float32).astype(np.float64)
-    import shap
+    import shap  # seconds to import, and only this test calls it directly
 
     explainer = shap.TreeExplainer(pipeline[-1])
     k = tree_model.classes.index(top_class)
@@ -91,9 +90,28 @@ def test_tree_family_explanations_are_exact_shap_factors(tree_model: ModelVersio
 
 
 def test_logistic_family_still_uses_exact_linear_explanations(trained_model: ModelVersion) -> None:
-    row = snapshot_load(trained_model.training_run.snapshot)[0]["features"]
-    factors = model_explain(trained_model, row, "increase", top=3)
-    assert len(factors) == 3 and factors[0].label
+    rows = snapshot_load(trained_model.training_run.snapshot)
+    first, second = rows[0]["features"], rows[1]["features"]
+    k = trained_model.classes.index("increase")
+
+    explained = [
+        {f.feature: f for f in model_explain(trained_model, row, "increase", top=len(FEATURE_NAMES))}
+        for row in (first, second)
+    ]
+
+    # Exact linear SHAP values are coef·(x − background mean) in the standardised space, so between two rows each
+    # feature's contribution moves by exactly coef·Δx, whatever the background. A sampling explainer, the wrong
+    # class column or unscaled inputs would not match to 1e-9.
+    pipeline = joblib.load(io.BytesIO(artifact_get(trained_model.sklearn_sha256, suffix=".joblib")))
+    scaler, classifier = pipeline[:-1], pipeline[-1]
+
+    def scaled(row: dict[str, float]) -> np.ndarray:
+        return scaler.transform(np.asarray([[row[n] for n in FEATURE_NAMES]], dtype=np.float32).astype(np.float64))[0]
+
+    expected = classifier.coef_[k] * (scaled(first) - scaled(second))
+    moved = [explained[0][name].contribution - explained[1][name].contribution for name in FEATURE_NAMES]
+    assert moved == pytest.approx(list(expected), abs=1e-9)
+    assert all(f.label == FEATURE_LABELS[f.feature] for f in explained[0].values())
 
 
 @pytest.mark.parametrize("family", [LOGISTIC, GRADIENT_BOOSTING])
@@ -104,8 +122,6 @@ def test_same_snapshot_params_and_seed_give_identical_predictions_for_each_famil
     first = train(ml_engineer, family=family, seed=3)
     rows = snapshot_load(first.training_run.snapshot)
     before = [model_score(first, row["features"]) for row in rows[:100]]
-
-    from inference.services import training_run_create, training_run_execute
 
     again = training_run_execute(
         run_id=training_run_create(actor=ml_engineer, snapshot=first.training_run.snapshot, family=family, seed=3).pk
@@ -119,8 +135,6 @@ def test_same_snapshot_params_and_seed_give_identical_predictions_for_each_famil
     # And refitting in memory reproduces the stored sklearn model's probabilities bit for bit.
     X = _matrix(first)
     y = np.asarray([first.classes.index(row["label"]) for row in rows])
-    from inference.training import model_train
-
     refit = model_train(X, y, family=family, params=first.training_run.params, seed=3)
     stored = joblib.load(io.BytesIO(artifact_get(first.sklearn_sha256, suffix=".joblib")))
     assert np.array_equal(

@@ -1,7 +1,10 @@
 from __future__ import annotations
 
+import hashlib
+import io
 from datetime import timedelta
 
+import joblib
 import numpy as np
 import pytest
 from django.core.management import call_command
@@ -11,30 +14,21 @@ from django.utils import timezone
 from clinaiops.care.models import Patient
 from clinaiops.core.errors import InvalidTransition, ValidationFailed
 from clinaiops.core.models import User
-from inference.artifacts import ArtifactTampered, artifact_get, artifact_path
+from inference.artifacts import ArtifactTampered, artifact_get, artifact_path, artifact_put
 from inference.feature_source import feature_window_load, features_for_patient
 from inference.features import FEATURE_NAMES, feature_vector
 from inference.models import ApprovalState, ModelVersion, TrainingLabel
 from inference.runtime import model_score
-from inference.selectors import serving_version, serving_version_at
-from inference.services import (
-    dataset_snapshot_create,
-    label_record,
-    model_version_transition,
-    serving_pointer_set,
-    snapshot_load,
-    training_run_create,
-    training_run_execute,
-)
+from inference.selectors import serving_version, serving_version_at, snapshot_load
+from inference.services.datasets import dataset_snapshot_create, label_record
+from inference.services.registry import model_version_transition
+from inference.services.serving import serving_pointer_set
+from inference.services.training import training_run_create, training_run_execute
 from inference.training import onnx_parity
 from tests.conftest import model_approve, readings_add
 
 
 def test_onnx_and_sklearn_probabilities_agree_within_1e_5(trained_model: ModelVersion) -> None:
-    import io
-
-    import joblib
-
     pipeline = joblib.load(io.BytesIO(artifact_get(trained_model.sklearn_sha256, suffix=".joblib")))
     rows = snapshot_load(trained_model.training_run.snapshot)
     X = np.asarray([[row["features"][n] for n in FEATURE_NAMES] for row in rows], dtype=np.float32)
@@ -45,8 +39,6 @@ def test_onnx_and_sklearn_probabilities_agree_within_1e_5(trained_model: ModelVe
 
 
 def test_model_version_is_addressed_by_its_onnx_hash(trained_model: ModelVersion) -> None:
-    import hashlib
-
     assert hashlib.sha256(artifact_get(trained_model.sha256, suffix=".onnx")).hexdigest() == trained_model.sha256
 
 
@@ -152,8 +144,6 @@ def test_train_and_promote_commands(
 
 
 def test_storing_the_same_artifact_again_repairs_a_damaged_file(trained_model: ModelVersion) -> None:
-    from inference.artifacts import artifact_put
-
     good = artifact_get(trained_model.sha256, suffix=".onnx")
     path = artifact_path(trained_model.sha256, suffix=".onnx")
     path.write_bytes(b"garbage")

@@ -7,10 +7,11 @@ import json
 from typing import Any
 
 import pytest
+from cryptography.hazmat.primitives.serialization import Encoding, PublicFormat
 
 from inference.artifacts import artifact_path
 from inference.manifest import manifest_verify, model_signing_key
-from inference.models import ImmutableModelVersion, ModelVersion
+from inference.models import ImmutableModelVersion, ModelVersion, TrainingRun
 
 
 def test_a_registered_version_carries_a_signed_manifest_of_its_artifacts_and_lineage(
@@ -60,8 +61,6 @@ def test_editing_the_gates_on_the_row_is_detected(trained_model: ModelVersion) -
 
 
 def test_editing_the_training_lineage_is_detected(trained_model: ModelVersion) -> None:
-    from inference.models import TrainingRun
-
     TrainingRun.objects.filter(pk=trained_model.training_run_id).update(seed=12)
     result = manifest_verify(ModelVersion.objects.get(pk=trained_model.pk))
     assert not result.ok and "seed" in str(result)
@@ -87,8 +86,6 @@ def test_a_manifest_signed_by_an_untrusted_key_is_refused(trained_model: ModelVe
 
 
 def test_a_rotated_out_key_stays_trusted_for_verification(trained_model: ModelVersion, settings: Any) -> None:
-    from cryptography.hazmat.primitives.serialization import Encoding, PublicFormat
-
     old = model_signing_key()
     public = base64.b64encode(old.public.public_bytes(Encoding.Raw, PublicFormat.Raw)).decode()
     settings.MODEL_SIGNING_KEY = base64.b64encode(bytes(range(32))).decode()

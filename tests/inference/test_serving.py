@@ -7,19 +7,19 @@ from datetime import timedelta
 import pytest
 from django.utils import timezone
 
+from clinaiops.audit.models import AuditEvent
 from clinaiops.core.errors import InvalidTransition, PermissionRefused, ValidationFailed
 from clinaiops.core.models import User
 from inference.models import ApprovalState, Arm, ModelVersion, ServingPointerEvent
 from inference.selectors import serving_version, serving_version_at
-from inference.services import (
+from inference.services.registry import model_version_transition
+from inference.services.serving import (
     model_version_promote,
-    model_version_transition,
     serving_pointer_set,
     serving_rollback,
     serving_rollback_automatic,
-    training_run_create,
-    training_run_execute,
 )
+from inference.services.training import training_run_create, training_run_execute
 from tests.conftest import audit_actions, model_approve
 
 
@@ -76,7 +76,6 @@ def test_rollback_restores_the_previous_version_and_history_answers_which_served
     assert serving_version_at(arm=Arm.PRODUCTION, at=while_second_served) == second_model
     assert serving_version_at(arm=Arm.PRODUCTION, at=timezone.now()) == deployed_model
     assert serving_version_at(arm=Arm.PRODUCTION, at=event.set_at - timedelta(days=1)) is None
-    from clinaiops.audit.models import AuditEvent
 
     audited = AuditEvent.objects.filter(object_type="serving_pointer").order_by("-seq").first()
     assert audited is not None and audited.actor == safety_officer
@@ -136,7 +135,6 @@ def test_the_circuit_breaker_rollback_is_recorded_as_a_system_rollback(
     event = serving_rollback_automatic(arm=Arm.CANARY, system_reason="circuit_breaker")
 
     assert event.is_rollback and event.set_by is None and event.model_version == deployed_model
-    from clinaiops.audit.models import AuditEvent
 
     audited = AuditEvent.objects.filter(object_type="serving_pointer").order_by("-seq").first()
     assert audited is not None and audited.actor is None

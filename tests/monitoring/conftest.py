@@ -10,11 +10,12 @@ import pytest
 from clinaiops.care.models import CareTeam, Patient
 from clinaiops.core.models import Role, User
 from clinaiops.loops.models import Recommendation
-from clinaiops.loops.services import evaluation_run
-from inference.deployment import canary_bucket, canary_salt
+from clinaiops.loops.services.evaluation import evaluation_run
 from inference.models import ModelVersion
+from inference.monitoring.routing import canary_bucket, canary_salt
 from inference.selectors import model_version_for_run
-from inference.services import serving_pointer_set, training_run_create, training_run_execute
+from inference.services.serving import serving_pointer_set
+from inference.services.training import training_run_create, training_run_execute
 from tests.conftest import model_approve, readings_add
 from tests.factories import PatientFactory, UserFactory
 

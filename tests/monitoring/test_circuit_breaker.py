@@ -14,11 +14,13 @@ from clinaiops.audit.models import AuditEvent
 from clinaiops.care.models import CareTeam, Patient
 from clinaiops.care.services import ReadingInput
 from clinaiops.core.models import User
-from clinaiops.loops.services import evaluation_run, reading_ingest, review_decide
+from clinaiops.loops.services.evaluation import evaluation_run
+from clinaiops.loops.services.ingest import reading_ingest
+from clinaiops.loops.services.review import review_decide
 from inference.models import ModelVersion, ServingPointerEvent
 from inference.monitoring.contracts import ArmPerformance, BreakerThresholds
 from inference.monitoring.models import CanaryState, CircuitBreakerEvent, MonitoringAlert, PredictionLog
-from inference.monitoring.services import breaker_reasons, canary_breaker_check, canary_stage_advance
+from inference.monitoring.services.canary import breaker_reasons, canary_breaker_check, canary_stage_advance
 from inference.monitoring.tasks import canary_breaker_check_task
 from inference.selectors import serving_version
 from tests.conftest import readings_add
@@ -85,9 +87,13 @@ def test_canary_overridden_more_than_production_is_rolled_back_audited_and_alert
     )  # fmt: skip
     alert = MonitoringAlert.objects.get(kind="canary_rolled_back")
     assert (alert.status, alert.breaker_event) == ("open", event)
-    audited = AuditEvent.objects.filter(action="serving.pointer_set", payload__contains='"circuit_breaker"')
-    assert set(audited.values_list("object_type", flat=True)) == {"serving_pointer", "circuit_breaker_event"}
-    assert all(e.actor_id is None and e.actor_role == "system" for e in audited)
+    # The ledger says what happened: the breaker tripped, and (as its consequence) the canary pointer moved.
+    tripped = AuditEvent.objects.get(action="canary.breaker_tripped")
+    assert (tripped.object_type, tripped.object_id) == ("circuit_breaker_event", str(event.pk))
+    assert tripped.payload_data["tripped_on"] == event.reasons and "override_rate" in event.reasons
+    moved = AuditEvent.objects.filter(action="serving.pointer_set", payload__contains='"circuit_breaker"')
+    assert list(moved.values_list("object_type", "object_id")) == [("serving_pointer", "canary")]
+    assert all(e.actor_id is None and e.actor_role == "system" for e in [tripped, *moved])
 
     # The canary's patients are served by production again.
     readings_add(on[4], [(150, 92)] * 8)

@@ -12,11 +12,11 @@ from clinaiops.audit.models import AuditEvent
 from clinaiops.care.models import CareTeam, Patient
 from clinaiops.core.errors import InvalidTransition, PermissionRefused
 from clinaiops.core.models import User
-from clinaiops.loops.services import evaluation_run
-from inference.deployment import canary_bucket, routing_for_patient
+from clinaiops.loops.services.evaluation import evaluation_run
 from inference.models import ModelVersion
 from inference.monitoring.models import PredictionLog
-from inference.monitoring.services import canary_stage_advance
+from inference.monitoring.routing import canary_bucket, routing_for_patient
+from inference.monitoring.services.canary import canary_stage_advance
 from tests.conftest import audit_actions, readings_add
 from tests.monitoring.conftest import cohort, cohort_split, deploy, on_canary
 
@@ -92,9 +92,10 @@ def test_stages_advance_5_20_50_100_with_audit_and_then_stop(
     with pytest.raises(InvalidTransition, match="already serves every patient"):
         canary_stage_advance(actor=ml_engineer)
     advances = AuditEvent.objects.filter(object_type="canary_state", outcome="success").order_by("seq")
-    assert [(e.action, e.actor_id) for e in advances] == [("serving.pointer_set", ml_engineer.pk)] * 3
-    assert ['"from_percent":50' in e.payload and '"to_percent":100' in e.payload for e in advances][-1]
-    assert all('"canary_stage_advanced"' in e.payload for e in advances)
+    assert [(e.action, e.actor_id) for e in advances] == [("canary.stage_advanced", ml_engineer.pk)] * 3
+    assert [(e.payload_data["from_percent"], e.payload_data["to_percent"]) for e in advances] == [
+        (5, 20), (20, 50), (50, 100),
+    ]  # fmt: skip
 
 
 @pytest.mark.parametrize("persona", ["clinician", "safety_officer", "compliance_officer"])
@@ -109,7 +110,7 @@ def test_only_an_ml_engineer_may_advance_a_canary(
     with pytest.raises(PermissionRefused):
         canary_stage_advance(actor=request.getfixturevalue(persona))
     assert routing_for_patient(1).canary_percent == 5
-    assert audit_actions(outcome="denied", object_type="canary_state") == ["serving.pointer_set"]
+    assert audit_actions(outcome="denied", object_type="canary_state") == ["canary.stage_advanced"]
 
 
 def test_redeploying_a_canary_starts_again_at_the_first_stage(

@@ -15,20 +15,18 @@ from django.core.management import call_command
 from django.core.management.base import CommandError
 from django.utils import timezone
 
+from clinaiops.audit.models import AuditEvent
 from clinaiops.care.models import CareTeam, Patient
-from clinaiops.core.errors import ValidationFailed
+from clinaiops.core.errors import PermissionRefused, ValidationFailed
 from clinaiops.core.models import User
 from inference.models import LabelProvenance, ModelVersion, ServingPointer, TrainingRun
 from inference.monitoring.models import DriftReport, MonitoringAlert
-from inference.monitoring.services import (
-    decision_outcome_record,
-    drift_report_compute,
-    monitoring_alert_acknowledge,
-    prediction_log_record,
-)
+from inference.monitoring.services.alerts import monitoring_alert_acknowledge
+from inference.monitoring.services.drift_reports import drift_report_compute
+from inference.monitoring.services.predictions import decision_outcome_record, prediction_log_record
 from inference.monitoring.tasks import drift_report_compute_task
-from inference.selectors import model_version_for_run
-from inference.services import label_record, snapshot_load
+from inference.selectors import model_version_for_run, snapshot_load
+from inference.services.datasets import label_record
 from tests.conftest import audit_actions, readings_add
 from tests.factories import PatientFactory, UserFactory
 
@@ -160,6 +158,37 @@ def test_severe_drift_while_its_alert_is_open_starts_no_second_run(
     assert TrainingRun.objects.count() == 2
 
 
+def test_a_drift_report_is_audited_with_who_asked_and_what_it_found(
+    patient: Patient, deployed_model: ModelVersion, ml_engineer: User
+) -> None:
+    _log(deployed_model, patient, _reference_sample(deployed_model, 300))
+
+    asked = drift_report_compute(actor=ml_engineer)
+    scheduled = drift_report_compute()
+
+    events = AuditEvent.objects.filter(action="drift.report_created", outcome="success").order_by("seq")
+    assert [(e.object_id, e.actor_id) for e in events] == [(str(asked.pk), ml_engineer.pk), (str(scheduled.pk), None)]
+    payload = events[0].payload_data
+    assert (payload["severity"], payload["n_current"], payload["n_reference"]) == (asked.severity, 300, 600)
+    assert payload["model_sha256"] == deployed_model.sha256 and payload["drifted"] == asked.drifted
+    assert events[1].payload_data["system_reason"] == "scheduled"
+
+
+@pytest.mark.parametrize("persona", ["clinician", "compliance_officer", "patient"])
+def test_the_drift_service_itself_refuses_anyone_but_ml_engineers_and_safety_officers(
+    persona: str, request: pytest.FixtureRequest, deployed_model: ModelVersion
+) -> None:
+    who = request.getfixturevalue(persona)
+    actor = who.user if isinstance(who, Patient) else who
+
+    with pytest.raises(PermissionRefused):
+        drift_report_compute(actor=actor)
+
+    assert not DriftReport.objects.exists()
+    refused = AuditEvent.objects.get(action="drift.report_created")
+    assert (refused.outcome, refused.actor_id, refused.payload_data["reason"]) == ("denied", actor.pk, "wrong_role")
+
+
 def test_report_carries_override_rates_and_subgroup_accuracy(
     care_team: CareTeam, deployed_model: ModelVersion, settings: Any
 ) -> None:
@@ -168,23 +197,30 @@ def test_report_carries_override_rates_and_subgroup_accuracy(
         ("female", 2): PatientFactory(user=UserFactory(role="patient"), care_team=care_team, sex="female", skin_tone=2),
         ("male", 6): PatientFactory(user=UserFactory(role="patient"), care_team=care_team, sex="male", skin_tone=6),
     }
-    rows = _reference_sample(deployed_model, 30)
+    rows = _reference_sample(deployed_model, 40)
     decided_at = timezone.now()
     for (sex, _), patient in people.items():
-        for i, rec_id in enumerate(_log(deployed_model, patient, rows[:15], arm="production")):
-            overridden = sex == "male" and i < 9  # women: all accepted; men: 9 of 15 overridden
+        # Women: 25 decisions, all accepted. Men: 15 decisions, 9 overridden: under the 20 a group needs.
+        for i, rec_id in enumerate(
+            _log(deployed_model, patient, rows[: 25 if sex == "female" else 15], arm="production")
+        ):
+            overridden = sex == "male" and i < 9
             decision_outcome_record(
                 recommendation_id=rec_id, outcome="modified" if overridden else "accepted", overridden=overridden,
                 final_step=3 if overridden else 2, decided_at=decided_at,
             )  # fmt: skip
     report = drift_report_compute()
-    assert report.override_rates["overall"] == {"decisions": 30, "overridden": 9, "rate": 0.3}
-    assert report.override_rates["by_arm"]["production"]["rate"] == 0.3
+    assert report.override_rates["overall"] == {"decisions": 40, "overridden": 9, "rate": 9 / 40}
+    assert report.override_rates["by_arm"]["production"]["rate"] == 9 / 40
     sex = {g["group"]: g for g in report.subgroups["sex"]["groups"]}
-    assert (sex["female"]["accuracy"], sex["male"]["accuracy"]) == (1.0, 0.4)
+    assert (sex["female"]["compared"], sex["female"]["accuracy"]) == (True, 1.0)
+    # A group under the minimum is counted, and neither given an accuracy nor compared (defect 11).
+    assert (sex["male"]["compared"], sex["male"]["accuracy"], sex["male"]["n"], sex["male"]["correct"]) == (
+        False, None, 15, 6,
+    )  # fmt: skip
     tones = {g["group"]: g["n"] for g in report.subgroups["skin_tone"]["groups"]}
-    assert tones == {"I–II": 15, "V–VI": 15}
-    assert report.subgroups["sex"]["max_gap"] is None  # 15 a group is under the 20 needed to compare groups
+    assert tones == {"I–II": 25, "V–VI": 15}
+    assert report.subgroups["sex"]["max_gap"] is None  # one group large enough: nothing to compare it with
 
 
 def test_drift_command_prints_a_table_and_stores_the_report(
@@ -206,8 +242,9 @@ def test_drift_command_prints_a_table_and_stores_the_report(
 def test_drift_command_refuses_a_clinician_actor_and_a_naive_date(
     clinician: User, deployed_model: ModelVersion
 ) -> None:
-    with pytest.raises(CommandError, match="not an ML engineer"):
+    with pytest.raises(CommandError, match="Only ML engineers and clinical safety officers"):
         call_command("drift", "--actor", clinician.username, stdout=StringIO())
+    assert audit_actions(action="drift.report_created", outcome="denied") == ["drift.report_created"]
     with pytest.raises(CommandError, match="timezone"):
         call_command("drift", "--as-of", "2026-01-01T00:00:00", stdout=StringIO())
     assert not DriftReport.objects.exists()

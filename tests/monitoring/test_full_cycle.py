@@ -30,22 +30,22 @@ from clinaiops.care.services import ReadingInput, autonomy_pause, dose_log_store
 from clinaiops.core.errors import InvalidTransition
 from clinaiops.core.models import Role, User
 from clinaiops.loops.models import Recommendation, RecommendationStatus
-from clinaiops.loops.services import evaluation_run, reading_ingest, recommendation_respond, review_decide
+from clinaiops.loops.services.evaluation import evaluation_run
+from clinaiops.loops.services.ingest import reading_ingest
+from clinaiops.loops.services.respond import recommendation_respond
+from clinaiops.loops.services.review import review_decide
 from fixtures.cohort import CohortSimulator
+from fixtures.demo import cohort_identifiers
 from governance.signoffs import model_signoff_create
 from inference.feature_source import features_for_patient
 from inference.models import LabelProvenance, ModelVersion, TrainingRun
 from inference.monitoring.models import CircuitBreakerEvent, MonitoringAlert, PredictionLog
-from inference.monitoring.services import canary_stage_advance, drift_report_compute
-from inference.selectors import model_version_for_run, serving_version
-from inference.services import (
-    dataset_snapshot_create,
-    label_record,
-    model_version_promote,
-    snapshot_load,
-    training_run_create,
-    training_run_execute,
-)
+from inference.monitoring.services.canary import canary_stage_advance
+from inference.monitoring.services.drift_reports import drift_report_compute
+from inference.selectors import model_version_for_run, serving_version, snapshot_load
+from inference.services.datasets import dataset_snapshot_create, label_record
+from inference.services.serving import model_version_promote
+from inference.services.training import training_run_create, training_run_execute
 from tests.factories import UserFactory
 
 OnCommit = Callable[..., AbstractContextManager[list[Callable[[], Any]]]]
@@ -182,6 +182,7 @@ def test_drift_retrain_canary_and_circuit_breaker_on_a_shifted_cohort(
                 patient_enroll(
                     actor=None, user=UserFactory(username=profile.username, role=Role.PATIENT),
                     code=f"P-{profile.index + 1:04d}", care_team=care_team, sex=profile.sex,
+                    identifiers=cohort_identifiers(sim, profile.index),
                     birth_year=profile.birth_year, race_ethnicity=profile.race_ethnicity,
                     skin_tone=profile.skin_tone, diabetes=profile.diabetes, ckd=profile.ckd,
                     current_step=profile.initial_step, target_sbp=profile.target_sbp,

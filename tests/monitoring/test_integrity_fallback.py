@@ -8,11 +8,13 @@ import pytest
 from clinaiops.care.models import CareTeam, Patient
 from clinaiops.core.errors import InvalidTransition, PermissionRefused
 from clinaiops.core.models import User
-from clinaiops.loops.services import evaluation_run, review_decide
+from clinaiops.loops.services.evaluation import evaluation_run
+from clinaiops.loops.services.review import review_decide
 from inference.artifacts import artifact_path, artifact_put
 from inference.models import ModelVersion, ServingPointerEvent
 from inference.monitoring.models import MonitoringAlert, PredictionLog
-from inference.monitoring.services import monitoring_alert_acknowledge
+from inference.monitoring.services.alerts import monitoring_alert_acknowledge
+from inference.monitoring.services.canary import canary_stage_advance
 from inference.runtime import runtime_cache_clear
 from inference.selectors import serving_version
 from tests.conftest import audit_actions, readings_add
@@ -107,8 +109,6 @@ def test_a_missing_artifact_is_treated_like_a_tampered_one(patient: Patient, dep
 def test_a_tampered_canary_is_rolled_back_and_its_patient_is_reviewed(
     care_team: CareTeam, deployed_model: ModelVersion, candidate_model: ModelVersion, ml_engineer: User
 ) -> None:
-    from inference.monitoring.services import canary_stage_advance
-
     deploy("canary", candidate_model, ml_engineer)
     for _ in range(3):
         canary_stage_advance(actor=ml_engineer)  # 100 %: every patient is on the canary

@@ -11,15 +11,16 @@ import pytest
 from django.test import Client
 from django.utils import timezone
 
-from clinaiops.care.models import Patient
+from clinaiops.care.models import CareTeam, Patient
 from clinaiops.core.models import User
-from clinaiops.loops.services import evaluation_run
+from clinaiops.loops.services.evaluation import evaluation_run
 from inference.models import ModelVersion
 from inference.monitoring.models import DriftReport, MonitoringAlert
-from inference.monitoring.services import drift_report_compute, prediction_log_record
-from inference.selectors import serving_version
-from inference.services import snapshot_load
+from inference.monitoring.services.drift_reports import drift_report_compute
+from inference.monitoring.services.predictions import decision_outcome_record, prediction_log_record
+from inference.selectors import serving_version, snapshot_load
 from tests.conftest import audit_actions, readings_add
+from tests.factories import PatientFactory, UserFactory
 from tests.monitoring.conftest import deploy
 
 PAGES = ("/monitoring/", "/monitoring/drift/", "/monitoring/alerts/")
@@ -149,3 +150,75 @@ def test_drift_can_be_run_on_demand_from_the_portal(
     newest = DriftReport.objects.order_by("-pk").first()
     assert newest is not None and newest.pk != severe_report.pk and newest.requested_by == ml_engineer
     assert f"Drift report {newest.pk}" in response.content.decode()
+
+
+def _decisions(model: ModelVersion, patient: Patient, *, n: int, correct: int, first_id: int) -> None:
+    """n reviewed proposals for one patient, the first `correct` of them accepted as proposed."""
+    now = timezone.now()
+    for i in range(n):
+        prediction_log_record(
+            recommendation_id=first_id + i, patient=patient, arm="production", model_version=model,
+            feature_set_version=model.feature_set_version, features={}, probabilities={"maintain": 1.0},
+            action="maintain", from_step=2, proposed_step=2, tier="major", created_at=now,
+        )  # fmt: skip
+        decision_outcome_record(
+            recommendation_id=first_id + i, outcome="accepted" if i < correct else "modified",
+            overridden=i >= correct, final_step=2 if i < correct else 3, decided_at=now,
+        )  # fmt: skip
+
+
+def test_the_drift_page_gives_no_accuracy_for_a_group_too_small_to_compare(
+    care_team: CareTeam, deployed_model: ModelVersion, ml_engineer: User, portal_client_for: Callable[[User], Client]
+) -> None:
+    # Defect 11: the note said groups under 20 were not compared while the table showed their accuracy.
+    women = PatientFactory(user=UserFactory(role="patient"), care_team=care_team, sex="female", skin_tone=2)
+    men = PatientFactory(user=UserFactory(role="patient"), care_team=care_team, sex="male", skin_tone=2)
+    _decisions(deployed_model, women, n=25, correct=25, first_id=70_000)
+    _decisions(deployed_model, men, n=12, correct=5, first_id=71_000)  # 5 of 12 would read "42 %"
+    report = drift_report_compute(actor=ml_engineer)
+
+    page = portal_client_for(ml_engineer).get(f"/monitoring/drift/{report.pk}/").content.decode()
+
+    assert "<td>sex: female</td><td>25</td><td>100 %</td>" in page
+    assert '<td>sex: male</td><td>12</td><td><span class="muted">too few to compare</span></td>' in page
+    assert "42 %" not in page
+    assert "fewer than 20 decisions are counted but not compared" in page
+    assert "by sex — (fewer than two groups to compare)" in page
+
+
+def test_a_report_stored_before_groups_were_marked_is_shown_by_the_same_rule(
+    deployed_model: ModelVersion, ml_engineer: User, portal_client_for: Callable[[User], Client]
+) -> None:
+    report = drift_report_compute(actor=ml_engineer)
+    DriftReport.objects.filter(pk=report.pk).update(
+        subgroups={
+            "overall": {"n": 37, "correct": 30, "accuracy": 30 / 37},
+            "min_rows": 20,
+            "sex": {
+                "groups": [
+                    {"group": "female", "n": 25, "correct": 25, "accuracy": 1.0},
+                    {"group": "male", "n": 12, "correct": 5, "accuracy": 5 / 12},
+                ],
+                "max_gap": None,
+            },
+            "skin_tone": {"groups": [], "max_gap": None},
+        }
+    )
+
+    page = portal_client_for(ml_engineer).get(f"/monitoring/drift/{report.pk}/").content.decode()
+
+    assert '<td>sex: male</td><td>12</td><td><span class="muted">too few to compare</span></td>' in page
+    assert "42 %" not in page and "<td>sex: female</td><td>25</td><td>100 %</td>" in page
+
+
+def test_monitoring_pages_show_words_not_codes(
+    severe_report: DriftReport, ml_engineer: User, portal_client_for: Callable[[User], Client]
+) -> None:
+    client = portal_client_for(ml_engineer)
+    detail = client.get(f"/monitoring/drift/{severe_report.pk}/").content.decode()
+    listing = client.get("/monitoring/drift/").content.decode()
+
+    assert "Kolmogorov–Smirnov statistic" in detail and "KS statistic" not in detail
+    assert "sbp_mean_7d" in severe_report.drifted
+    for page in (detail, listing):  # the severe features, named as a clinician would
+        assert "average systolic BP (7 days)" in page and "sbp_mean_7d" not in page

@@ -9,7 +9,7 @@ from rest_framework.test import APIClient
 
 from clinaiops.care.models import CareTeam, Patient
 from clinaiops.core.models import User
-from clinaiops.loops.services import evaluation_run
+from clinaiops.loops.services.evaluation import evaluation_run
 from inference.artifacts import artifact_path
 from inference.models import ModelVersion
 from inference.monitoring.models import MonitoringAlert, PredictionLog, ShadowScore

@@ -85,7 +85,9 @@ def test_request_latency_and_errors_are_labelled_by_route_name_never_by_path(
     assert count(after, "api:recommendation", "4xx") - count(before, "api:recommendation", "4xx") == 1
     assert count(after, "api:recommendations", "2xx") - count(before, "api:recommendations", "2xx") == 1
     timed = after.total("clinaiops_http_request_duration_seconds_count", view="portal:patient", method="GET")
-    assert timed - before.total("clinaiops_http_request_duration_seconds_count", view="portal:patient") == 1
+    assert (
+        timed - before.total("clinaiops_http_request_duration_seconds_count", view="portal:patient", method="GET") == 1
+    )
 
 
 def test_a_path_that_matches_no_route_gets_one_label_whatever_the_path(db: None) -> None:

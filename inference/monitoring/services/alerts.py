@@ -13,7 +13,7 @@ from clinaiops.audit.models import AuditAction
 from clinaiops.audit.services import audit_record, audit_record_denied
 from clinaiops.core.errors import InvalidTransition, NotFound, PermissionRefused
 from clinaiops.core.models import Role, User
-from inference.artifacts import ArtifactMissing, ArtifactTampered, artifact_get
+from inference.manifest import model_trust_problems
 from inference.models import ModelVersion
 from inference.monitoring.models import (
     CircuitBreakerEvent,
@@ -68,17 +68,8 @@ def alert_raise(
 
 
 def _artifact_failures(version: ModelVersion) -> list[str]:
-    failures = []
-    for sha256, suffix in (
-        (version.sha256, ".onnx"),
-        (version.sklearn_sha256, ".joblib"),
-        (version.background_sha256, ".npy"),
-    ):
-        try:
-            artifact_get(sha256, suffix=suffix)
-        except (ArtifactTampered, ArtifactMissing):
-            failures.append(suffix)
-    return failures
+    # What serving checks (issue 8 §2): the signed manifest, then each file against the hash it signed.
+    return model_trust_problems(version)
 
 
 def monitoring_alert_acknowledge(*, actor: User, alert_id: int) -> MonitoringAlert:

@@ -22,7 +22,7 @@ from inference.monitoring.models import (
 )
 from inference.monitoring.selectors import arm_performance, breaker_thresholds
 from inference.monitoring.services.alerts import alert_raise
-from inference.services import serving_pointer_set, serving_rollback_automatic
+from inference.services.serving import serving_pointer_set, serving_rollback_automatic
 
 
 def canary_state_locked(pointer: ServingPointer, now: datetime) -> CanaryState:
@@ -38,7 +38,7 @@ def canary_stage_advance(*, actor: User) -> CanaryState:
     """Serve the canary to the next share of patients (5 → 20 → 50 → 100 %). ML engineers only."""
     if actor.role != Role.ML_ENGINEER:
         audit_record_denied(
-            action=AuditAction.SERVING_POINTER_SET,
+            action=AuditAction.CANARY_STAGE_ADVANCED,
             object_type="canary_state",
             object_id="",
             actor=actor,
@@ -62,12 +62,11 @@ def canary_stage_advance(*, actor: User) -> CanaryState:
         from_percent = state.stage_percent
         CanaryState.objects.filter(pk=state.pk).update(stage_percent=to_percent, updated_at=now)
         audit_record(
-            action=AuditAction.SERVING_POINTER_SET,
+            action=AuditAction.CANARY_STAGE_ADVANCED,
             object_type="canary_state",
             object_id=state.pk,
             actor=actor,
             payload={
-                "reason": "canary_stage_advanced",
                 "model_sha256": state.model_version.sha256,
                 "from_percent": from_percent,
                 "to_percent": to_percent,
@@ -141,12 +140,11 @@ def canary_breaker_check(*, now: datetime | None = None) -> CircuitBreakerEvent 
         )
         canary_roll_back(state=state, reason="circuit_breaker", now=now)
         audit_record(
-            action=AuditAction.SERVING_POINTER_SET,
+            action=AuditAction.CIRCUIT_BREAKER_TRIPPED,
             object_type="circuit_breaker_event",
             object_id=event.pk,
             system_reason="circuit_breaker",
             payload={
-                "reason": "circuit_breaker",
                 "model_sha256": state.model_version.sha256,
                 "stage_percent": state.stage_percent,
                 "tripped_on": reasons,

@@ -14,8 +14,10 @@ from django.conf import settings
 from django.db import transaction
 from django.utils import timezone
 
-from clinaiops.core.errors import ValidationFailed
-from clinaiops.core.models import User
+from clinaiops.audit.models import AuditAction
+from clinaiops.audit.services import audit_record, audit_record_denied
+from clinaiops.core.errors import PermissionRefused, ValidationFailed
+from clinaiops.core.models import Role, User
 from inference.artifacts import ArtifactMissing, ArtifactTampered
 from inference.drift import SEVERE, FeatureDrift, drift_report
 from inference.models import Arm, ModelVersion, RunStatus, TrainingRun
@@ -31,12 +33,17 @@ from inference.monitoring.services.alerts import alert_raise
 from inference.monitoring.services.integrity import model_integrity_failure_record
 from inference.runtime import model_score
 from inference.selectors import serving_version, serving_version_at
-from inference.services import dataset_snapshot_create, snapshot_load, training_run_create
+from inference.services.datasets import dataset_snapshot_create, model_snapshot_rows
+from inference.services.training import training_run_create
+from inference.tasks import training_run_execute_task
 
 # Binary comorbidity flags are categories (chi-square); every other feature is a measurement (KS).
 CATEGORICAL_FEATURES = frozenset({"diabetes", "ckd"})
 DRIFT_BINS = 10
-# Subgroups with fewer labelled decisions than this are shown but left out of the largest-gap figure.
+# Who may ask for a report; the daily schedule computes one with no actor.
+DRIFT_ROLES = frozenset({Role.ML_ENGINEER, Role.SAFETY_OFFICER})
+# Subgroups with fewer labelled decisions than this are counted but not compared: no accuracy is given for them
+# and they are left out of the largest gap (a handful of decisions moves an accuracy by tens of points).
 SUBGROUP_MIN_ROWS = 20
 _SKIN_TONE_BANDS = {1: "I–II", 2: "I–II", 3: "III–IV", 4: "III–IV", 5: "V–VI", 6: "V–VI"}
 
@@ -110,7 +117,13 @@ def _subgroup_performance(logs: Any) -> dict[str, Any]:
         judged = [correct / n for n, correct in by_group.values() if n >= SUBGROUP_MIN_ROWS]
         result[attribute] = {
             "groups": [
-                {"group": group, "n": n, "correct": correct, "accuracy": correct / n}
+                {
+                    "group": group,
+                    "n": n,
+                    "correct": correct,
+                    "compared": n >= SUBGROUP_MIN_ROWS,
+                    "accuracy": correct / n if n >= SUBGROUP_MIN_ROWS else None,
+                }
                 for group, (n, correct) in sorted(by_group.items(), key=lambda item: _group_order(item[0]))
             ],
             "max_gap": max(judged) - min(judged) if len(judged) >= 2 else None,
@@ -129,7 +142,15 @@ def drift_report_compute(
     bias alone reads "watch" at a few hundred rows (inference.drift). The report also carries the clinician
     override rate and subgroup accuracy in the window. Severe drift opens an alert and starts a candidate
     retraining run on a fresh snapshot; nothing is promoted.
+
+    `actor` None is the daily schedule; a person must be an ML engineer or a clinical safety officer (a refusal
+    is audited). The report is audited in the transaction that stores it.
     """
+    if actor is not None and actor.role not in DRIFT_ROLES:
+        audit_record_denied(
+            action=AuditAction.DRIFT_REPORT_CREATED, object_type="drift_report", actor=actor, reason="wrong_role"
+        )
+        raise PermissionRefused("Only ML engineers and clinical safety officers can compute a drift report.")
     now = timezone.now()
     window_days = window_days or settings.DRIFT_WINDOW_DAYS
     version = serving_version(arm=Arm.PRODUCTION) if as_of is None else serving_version_at(arm=Arm.PRODUCTION, at=as_of)
@@ -141,7 +162,14 @@ def drift_report_compute(
         )
     run = TrainingRun.objects.select_related("snapshot").get(pk=version.training_run_id)
     names = list(version.feature_names)
-    reference_rows = [row["features"] for row in snapshot_load(run.snapshot)]
+    try:
+        # The reference is the file the model's signed manifest names, never the snapshot row's hash.
+        reference_rows = [row["features"] for row in model_snapshot_rows(version)]
+    except (ArtifactTampered, ArtifactMissing) as exc:
+        raise ValidationFailed(
+            f"The production model's training snapshot cannot be trusted ({exc}); no drift report was made.",
+            code="reference_snapshot_untrusted",
+        ) from exc
     window_start = as_of - timedelta(days=window_days)
     current_rows: list[dict[str, float]] = list(
         PredictionLog.objects.filter(
@@ -200,6 +228,23 @@ def drift_report_compute(
             override_rates=_override_rates(decided),
             subgroups=_subgroup_performance(decided.filter(model_version=version).exclude(final_step=None)),
             requested_by=actor,
+        )
+        audit_record(
+            action=AuditAction.DRIFT_REPORT_CREATED,
+            object_type="drift_report",
+            object_id=report.pk,
+            actor=actor,
+            system_reason="" if actor else "scheduled",
+            payload={
+                "model_sha256": version.sha256,
+                "reference_sha256": run.snapshot.sha256,
+                "as_of": as_of,
+                "window_days": window_days,
+                "n_reference": len(reference_rows),
+                "n_current": len(current_rows),
+                "severity": severity,
+                "drifted": drifted,
+            },
         )
         if integrity_error:
             model_integrity_failure_record(version=version, arm=Arm.PRODUCTION, error=integrity_error)
@@ -260,7 +305,5 @@ def _candidate_retraining_start(production_run: TrainingRun) -> tuple[TrainingRu
         )
     except ValidationFailed as exc:
         return None, exc.code
-    from inference.tasks import training_run_execute_task
-
     transaction.on_commit(partial(training_run_execute_task.delay, candidate.pk))
     return candidate, ""

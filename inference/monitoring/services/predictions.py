@@ -9,6 +9,7 @@ from django.db import transaction
 from clinaiops.care.models import Patient
 from inference.models import Arm, ModelVersion, ServingPointer
 from inference.monitoring.models import PredictionLog, ShadowScore
+from inference.monitoring.tasks import canary_breaker_check_task
 
 # clinaiops.loops.models.Tier.MINOR: a minor proposal reaches the patient when it is made.
 _MINOR = "minor"
@@ -92,11 +93,5 @@ def decision_outcome_record(
     )
     if updated and ServingPointer.objects.filter(arm=Arm.CANARY).exists():
         # robust: the decision is committed and signed by then; a failing check must not turn it into an error.
-        transaction.on_commit(_breaker_check_enqueue, robust=True)
+        transaction.on_commit(canary_breaker_check_task.delay, robust=True)
     return bool(updated)
-
-
-def _breaker_check_enqueue() -> None:
-    from inference.monitoring.tasks import canary_breaker_check_task
-
-    canary_breaker_check_task.delay()
