@@ -3,7 +3,9 @@
 Promotion needs two sign-offs by different people: one ML engineer and one clinical safety officer. Each is an
 electronic signature (governance.services: password re-entry, printed name, UTC time, meaning "signed_off")
 bound to the version's signed-manifest hash. When the second one lands, the version becomes approved in the same
-transaction. Only then may it serve on production or canary (inference.services.serving.SERVABLE_STATES).
+transaction, and the model signing key signs an approval attestation naming both sign-offs (inference.manifest).
+Only then may it serve on production or canary (inference.services.serving.SERVABLE_STATES; serving checks the
+attestation, not the row).
 
 Refused, and audited as denied: a signer without one of the two roles; a version that is not validated; a
 second sign-off by the same person (self-approval); a second sign-off for a role already signed; a version whose
@@ -13,6 +15,7 @@ A wrong password is refused and audited by `signature_reauthenticate` itself.
 
 from __future__ import annotations
 
+from datetime import UTC
 from typing import Any, NoReturn
 
 from django.db import transaction
@@ -25,7 +28,7 @@ from clinaiops.core.models import Role, User
 from governance.models import ModelSignoff, SignatureMeaning, SignoffRole
 from governance.services import signature_create, signature_reauthenticate, signature_verify
 from inference.gates.result import StoredGateInvalid
-from inference.manifest import manifest_verify
+from inference.manifest import ApprovalSignoff, manifest_verify
 from inference.models import ApprovalState, ModelVersion
 from inference.services.registry import model_version_approve
 
@@ -144,8 +147,16 @@ def model_signoff_create(
             )
             roles = set(ModelSignoff.objects.filter(model_version=locked).values_list("role", flat=True))
             if roles == set(SignoffRole.values):
-                signoff_ids = ModelSignoff.objects.filter(model_version=locked).values_list("pk", flat=True)
-                model_version_approve(version=locked, actor=actor, signoff_ids=list(signoff_ids))
+                both = [
+                    ApprovalSignoff(
+                        signoff_id=each.pk,
+                        signature_id=each.signature_id,
+                        role=each.role,
+                        signed_at=each.signed_at.astimezone(UTC).isoformat(),
+                    )
+                    for each in ModelSignoff.objects.filter(model_version=locked)
+                ]
+                model_version_approve(version=locked, actor=actor, signoffs=both)
     except ApplicationError as exc:
         # Lost a race with another signer between the first check and the lock: refused, and recorded as such.
         _refuse(actor=actor, version=stored, error=exc)

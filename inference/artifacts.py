@@ -25,6 +25,11 @@ class ModelUntrusted(ArtifactTampered):
     attestation. A kind of ArtifactTampered, so every caller that refuses a tampered file refuses this too."""
 
 
+class ModelNotApproved(ModelUntrusted):
+    """A version on an arm that reaches patients (production, canary) has no valid approval attestation: no
+    trusted key signed that its two sign-offs approved this ONNX file and manifest (inference.manifest)."""
+
+
 def artifact_fingerprint(sha256: str, *, suffix: str) -> tuple[int, int, int, int] | None:
     """(inode, size, mtime, ctime) of the stored file, None if it is missing. Any rewrite, rename over it or
     utime changes one of them (ctime cannot be set back without the system clock), so a changed fingerprint

@@ -16,6 +16,12 @@ Serving trusts the manifest, never the row: `manifest_trusted` checks the signat
 a key named by the database alone) and returns the artifact hashes, feature names and classes as signed. The
 runtime (inference.runtime) loads only bytes that hash to those values; a row whose hashes, features or
 classes differ from its signed manifest is refused (docs/security.md, "The served model").
+
+A manifest proves a version was registered, not that it was approved. When the second sign-off approves a
+version, `approval_attest` signs, with the same key, that this ONNX hash and manifest were approved by those two
+sign-offs, and stores it beside the ONNX file (`<sha256>.onnx.approval.sig` under ARTIFACT_ROOT). Arms that reach
+patients (production, canary) serve only a version whose attestation `approval_trusted` accepts, so setting
+`approval_state` and a serving pointer with SQL is not enough; the shadow arm needs none.
 """
 
 from __future__ import annotations
@@ -33,8 +39,17 @@ from django.conf import settings
 
 from clinaiops.core.canonical import canonical_bytes, sha256_hex
 from clinaiops.core.signing import Ed25519Key, signing_key_load, trusted_public_keys
-from inference.artifacts import ArtifactMissing, ArtifactTampered, ModelUntrusted, artifact_get
-from inference.models import ModelVersion, TrainingRun
+from inference.artifacts import (
+    ArtifactMissing,
+    ArtifactTampered,
+    ModelNotApproved,
+    ModelUntrusted,
+    artifact_get,
+    artifact_path,
+    sidecar_get,
+    sidecar_put,
+)
+from inference.models import ApprovalState, Arm, ModelVersion, ServingPointer, TrainingRun
 from inference.training import SPLIT_METHOD, TRAIN_FRACTION
 
 MANIFEST_SCHEMA = "clinaiops.model-manifest/1"
@@ -262,9 +277,99 @@ def manifest_trusted(version: ModelVersion) -> TrustedManifest:
     return trusted
 
 
+APPROVAL_SCHEMA = "clinaiops.model-approval/1"
+# The arms whose output reaches a patient; the shadow's is only logged, so a validated shadow needs no approval.
+PATIENT_ARMS = (Arm.PRODUCTION, Arm.CANARY)
+APPROVAL_SUFFIX = ".onnx.approval.sig"
+
+
+@dataclass(frozen=True)
+class ApprovalSignoff:
+    """One of the two sign-offs an approval attestation names (governance.signoffs passes them in)."""
+
+    signoff_id: int
+    signature_id: int
+    role: str
+    signed_at: str  # ISO 8601, UTC
+
+
+def approval_content(*, version: ModelVersion, signoffs: list[ApprovalSignoff]) -> dict[str, Any]:
+    """What an approval attestation signs: this version's ONNX file and manifest were approved by these two
+    sign-offs."""
+    return {
+        "schema": APPROVAL_SCHEMA,
+        "model_version_id": version.pk,
+        "onnx_sha256": version.sha256,
+        "manifest_sha256": version.manifest_sha256,
+        "state": ApprovalState.APPROVED.value,
+        "signoffs": [
+            {"signoff_id": s.signoff_id, "signature_id": s.signature_id, "role": s.role, "signed_at": s.signed_at}
+            for s in sorted(signoffs, key=lambda s: s.signoff_id)
+        ],
+    }
+
+
+def approval_attest(*, version: ModelVersion, signoffs: list[ApprovalSignoff]) -> None:
+    """Sign and store the approval of `version` (called in the transaction of the second sign-off)."""
+    if len(signoffs) != 2 or len({s.role for s in signoffs}) != 2:
+        raise ValueError("an approval attestation names exactly two sign-offs of different roles")
+    key = model_signing_key()
+    content = approval_content(version=version, signoffs=signoffs)
+    sidecar_put(
+        version.sha256,
+        suffix=APPROVAL_SUFFIX,
+        data=canonical_bytes(
+            {"content": content, "key_id": key.key_id, "signature": key.sign(canonical_bytes(content))}
+        ),
+    )
+
+
+def approval_revoke(version: ModelVersion) -> None:
+    """Remove the attestation when an approved version leaves that state (retired): it never serves again."""
+    artifact_path(version.sha256, suffix=APPROVAL_SUFFIX).unlink(missing_ok=True)
+
+
+def approval_trusted(version: ModelVersion) -> dict[str, Any]:
+    """The version's approval attestation, if a trusted key signed it for this row's ONNX hash, manifest and id
+    and the row is approved; else ModelNotApproved. Trusted keys as for the manifest (never one the file or the
+    database names alone)."""
+    what = f"model {version.short_hash}"
+    if version.approval_state != ApprovalState.APPROVED:
+        raise ModelNotApproved(f"{what} is {version.approval_state}, not approved; it cannot serve patients")
+    raw = sidecar_get(version.sha256, suffix=APPROVAL_SUFFIX)
+    if raw is None:
+        raise ModelNotApproved(f"{what} has no signed approval attestation; it cannot serve patients")
+    try:
+        stored = json.loads(raw)
+        content, key_id, signature = stored["content"], stored["key_id"], stored["signature"]
+        public = model_trusted_public_keys().get(key_id)
+        if public is None:
+            raise ModelNotApproved(f"{what}: its approval attestation key {key_id!r} is not trusted")
+        public.verify(base64.b64decode(signature, validate=True), canonical_bytes(content))
+    except ModelNotApproved:
+        raise
+    except (InvalidSignature, ValueError, KeyError, TypeError) as exc:
+        raise ModelNotApproved(f"{what}: its approval attestation does not verify") from exc
+    signoffs = content.get("signoffs") if isinstance(content, dict) else None
+    if (
+        not isinstance(content, dict)
+        or content.get("schema") != APPROVAL_SCHEMA
+        or content.get("state") != ApprovalState.APPROVED
+        or content.get("model_version_id") != version.pk
+        or content.get("onnx_sha256") != version.sha256
+        or content.get("manifest_sha256") != version.manifest_sha256
+        or content.get("manifest_sha256") != sha256_hex(version.manifest_text.encode("utf-8"))
+        or not isinstance(signoffs, list)
+        or len(signoffs) != 2
+    ):
+        raise ModelNotApproved(f"{what}: its approval attestation names another version, manifest or state")
+    return content
+
+
 def model_trust_problems(version: ModelVersion) -> list[str]:
     """Why serving would refuse `version` now: its manifest (manifest_trusted), then each file it would read
-    hashed against the signed value. Empty when it may serve."""
+    hashed against the signed value, then, if it is on an arm that reaches patients, its approval attestation
+    (approval_trusted). Empty when it may serve."""
     try:
         trusted = manifest_trusted(version)
     except ModelUntrusted as exc:
@@ -274,5 +379,10 @@ def model_trust_problems(version: ModelVersion) -> list[str]:
         try:
             artifact_get(sha256, suffix=suffix)
         except (ArtifactTampered, ArtifactMissing) as exc:
+            problems.append(str(exc))
+    if ServingPointer.objects.filter(model_version=version, arm__in=PATIENT_ARMS).exists():
+        try:
+            approval_trusted(version)
+        except ModelNotApproved as exc:
             problems.append(str(exc))
     return problems

@@ -20,7 +20,14 @@ from inference.features import FEATURE_NAMES
 from inference.gates.evaluation import gates_evaluate
 from inference.gates.onnx_parity import OnnxParityGateResult
 from inference.gates.outcome import GateOutcome
-from inference.manifest import SignedManifest, manifest_content, manifest_sign
+from inference.manifest import (
+    ApprovalSignoff,
+    SignedManifest,
+    approval_attest,
+    approval_revoke,
+    manifest_content,
+    manifest_sign,
+)
 from inference.models import (
     APPROVAL_TRANSITIONS,
     CLASS_ORDER,
@@ -159,6 +166,8 @@ def _transition(
             )
         previous = locked.approval_state
         ModelVersion.objects.filter(pk=version.pk).update(approval_state=to_state)
+        if previous == ApprovalState.APPROVED:
+            approval_revoke(locked)  # a retired version's approval no longer lets it serve, whatever the row says
         audit_record(
             action=AuditAction.MODEL_TRANSITIONED,
             object_type="model_version",
@@ -171,18 +180,21 @@ def _transition(
     return version
 
 
-def model_version_approve(*, version: ModelVersion, actor: User, signoff_ids: list[int]) -> ModelVersion:
+def model_version_approve(*, version: ModelVersion, actor: User, signoffs: list[ApprovalSignoff]) -> ModelVersion:
     """validated → approved, for governance.signoffs only: it calls this in the transaction that records the
-    second sign-off (inference may not import governance, so the sign-offs themselves are checked there)."""
-    if len(signoff_ids) != 2:
+    second sign-off (inference may not import governance, so the sign-offs themselves are checked there). Writes
+    the signed approval attestation that production and canary require (inference.manifest.approval_trusted)."""
+    if len(signoffs) != 2:
         raise InvalidTransition("Approval needs exactly two sign-offs.")
-    return _transition(
+    approved = _transition(
         version=version,
         to_state=ApprovalState.APPROVED,
         actor=actor,
         reason="two_signoffs",
-        detail={"signoff_ids": sorted(signoff_ids)},
+        detail={"signoff_ids": sorted(s.signoff_id for s in signoffs)},
     )
+    approval_attest(version=approved, signoffs=signoffs)
+    return approved
 
 
 def model_version_find(prefix: str) -> ModelVersion:

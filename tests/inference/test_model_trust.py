@@ -11,6 +11,7 @@ import base64
 import io
 import json
 from dataclasses import replace
+from datetime import UTC
 from functools import cache
 from typing import Any
 
@@ -28,21 +29,32 @@ from clinaiops.core.models import User
 from clinaiops.core.signing import Ed25519Key, public_key_b64, public_key_id
 from clinaiops.loops.models import Recommendation
 from clinaiops.loops.services.evaluation import evaluation_run
-from inference.artifacts import ArtifactTampered, ModelUntrusted, artifact_fingerprint, artifact_path, artifact_put
+from governance.models import ModelSignoff
+from inference.artifacts import (
+    ArtifactTampered,
+    ModelNotApproved,
+    ModelUntrusted,
+    artifact_fingerprint,
+    artifact_path,
+    artifact_put,
+)
 from inference.features import FEATURE_NAMES, feature_matrix
 from inference.gates.evaluation import model_version_gates_recompute
-from inference.models import CLASS_ORDER, ModelVersion, RunStatus
-from inference.monitoring.models import MonitoringAlert
+from inference.manifest import APPROVAL_SUFFIX, approval_trusted, model_trust_problems
+from inference.models import CLASS_ORDER, ModelVersion, RunStatus, ServingPointer
+from inference.monitoring.models import CanaryState, MonitoringAlert, ShadowScore
 from inference.monitoring.services.alerts import monitoring_alert_acknowledge
 from inference.monitoring.services.drift_reports import drift_report_compute
 from inference.runtime import model_explain, model_score, model_verify
-from inference.selectors import snapshot_load
+from inference.selectors import model_version_for_run, snapshot_load
 from inference.services.datasets import SnapshotUntrusted
+from inference.services.registry import model_version_transition
+from inference.services.serving import serving_pointer_set
 from inference.services.training import training_run_create, training_run_execute
 from inference.tasks import _model_cache_fresh_in_child, _model_reverify_on_worker_start, model_reverify_task
 from inference.training import model_train, onnx_probabilities
 from tests.conftest import _synthetic_rows, readings_add
-from tests.monitoring.conftest import cohort
+from tests.monitoring.conftest import cohort, cohort_split
 
 AT_TARGET = [(121, 77)] * 8  # the genuine model proposes a confident, minor "maintain": delivered at once
 
@@ -326,3 +338,153 @@ def test_the_forged_model_bytes_are_really_a_loadable_model() -> None:
     out = session.run(["probabilities"], {"X": np.zeros((1, len(FEATURE_NAMES)), dtype=np.float32)})[0]
     assert out.shape == (1, 3)
     assert io.BytesIO(_forged().sklearn_bytes).getbuffer().nbytes > 0
+
+
+# --- approval: the serving version is the one its two sign-offs approved -----------------------------------
+
+
+def _promote_by_sql(version: ModelVersion, arm: str = "production") -> None:
+    """The attacker with the database credentials: "approved" on the row and a serving pointer, no sign-offs."""
+    _sql("UPDATE inference_modelversion SET approval_state = 'approved' WHERE id = %s", version.pk)
+    _sql(
+        "INSERT INTO inference_servingpointer (arm, model_version_id, since) VALUES (%s, %s, now()) "
+        "ON CONFLICT (arm) DO UPDATE SET model_version_id = EXCLUDED.model_version_id, since = EXCLUDED.since",
+        arm, version.pk,
+    )  # fmt: skip
+
+
+def _second_validated(deployed_model: ModelVersion, ml_engineer: User) -> ModelVersion:
+    """Another version of the same lineage: trained, gated, validated and never signed off."""
+    run = training_run_create(
+        actor=ml_engineer, snapshot=deployed_model.training_run.snapshot, params={"C": 0.3}, seed=11
+    )
+    version = model_version_for_run(training_run_execute(run_id=run.pk))
+    assert version is not None and version.approval_state == "validated"
+    return version
+
+
+def test_a_validated_version_promoted_by_sql_never_serves_a_patient(
+    care_team: CareTeam, patient: Patient, trained_model: ModelVersion, ml_engineer: User
+) -> None:
+    assert trained_model.approval_state == "validated"
+    assert model_trust_problems(trained_model) == []  # its manifest and files are genuine: only approval lacks
+    _promote_by_sql(trained_model)
+    version = _fresh(trained_model)
+    with pytest.raises(ModelNotApproved, match="no signed approval attestation"):
+        approval_trusted(version)
+
+    rec = _evaluate(patient)
+    _refused(rec, trained_model, "ModelNotApproved")
+    assert rec.model_version_id == trained_model.pk
+    assert not Recommendation.objects.filter(status="delivered").exists()
+    assert not Recommendation.objects.exclude(arm="rules_only").exists()
+    # The re-verification and the acknowledgement see the same gap.
+    assert model_trust_problems(version) == [
+        f"model {version.short_hash} has no signed approval attestation; it cannot serve patients"
+    ]
+    assert model_reverify_task.delay().get() == {"verified": 0, "refused": [version.short_hash]}
+    with pytest.raises(InvalidTransition):
+        monitoring_alert_acknowledge(actor=ml_engineer, alert_id=MonitoringAlert.objects.get().pk)
+    [later] = cohort(care_team, 1)
+    assert _evaluate(later).arm == "rules_only"
+
+
+def test_a_genuinely_approved_version_carries_its_attestation_and_serves(
+    patient: Patient, deployed_model: ModelVersion
+) -> None:
+    signoffs = list(ModelSignoff.objects.filter(model_version=deployed_model).order_by("pk"))
+    content = approval_trusted(deployed_model)
+    assert content == {
+        "schema": "clinaiops.model-approval/1",
+        "model_version_id": deployed_model.pk,
+        "onnx_sha256": deployed_model.sha256,
+        "manifest_sha256": deployed_model.manifest_sha256,
+        "state": "approved",
+        "signoffs": [
+            {"signoff_id": s.pk, "signature_id": s.signature_id, "role": s.role,
+             "signed_at": s.signed_at.astimezone(UTC).isoformat()}
+            for s in signoffs
+        ],
+    }  # fmt: skip
+    assert {s["role"] for s in content["signoffs"]} == {"ml_engineer", "safety_officer"}
+    assert model_trust_problems(deployed_model) == []
+    rec = _evaluate(patient)
+    assert (rec.arm, rec.status) == ("production", "delivered")
+    assert not MonitoringAlert.objects.exists()
+
+
+def test_an_approval_attestation_of_another_version_is_refused(
+    patient: Patient, deployed_model: ModelVersion, ml_engineer: User
+) -> None:
+    """The attacker copies the genuine version's attestation beside the unapproved one's file."""
+    other = _second_validated(deployed_model, ml_engineer)
+    genuine = artifact_path(deployed_model.sha256, suffix=APPROVAL_SUFFIX).read_bytes()
+    artifact_path(other.sha256, suffix=APPROVAL_SUFFIX).write_bytes(genuine)
+    _promote_by_sql(other)
+    with pytest.raises(ModelNotApproved, match="names another version"):
+        approval_trusted(_fresh(other))
+    _refused(_evaluate(patient), other, "ModelNotApproved")
+
+
+@pytest.mark.parametrize("key_id", ["attacker", "trusted"])
+def test_an_approval_attestation_signed_by_an_untrusted_key_is_refused(
+    patient: Patient, deployed_model: ModelVersion, ml_engineer: User, settings: Any, key_id: str
+) -> None:
+    other = _second_validated(deployed_model, ml_engineer)
+    content = json.loads(artifact_path(deployed_model.sha256, suffix=APPROVAL_SUFFIX).read_bytes())["content"]
+    content.update(model_version_id=other.pk, onnx_sha256=other.sha256, manifest_sha256=other.manifest_sha256)
+    private = Ed25519PrivateKey.generate()
+    attacker = Ed25519Key(key_id=public_key_id(private.public_key()), private=private)
+    named = attacker.key_id if key_id == "attacker" else deployed_model.manifest_key_id
+    artifact_path(other.sha256, suffix=APPROVAL_SUFFIX).write_bytes(
+        canonical_bytes({"content": content, "key_id": named, "signature": attacker.sign(canonical_bytes(content))})
+    )
+    _promote_by_sql(other)
+    with pytest.raises(ModelNotApproved, match="not trusted" if key_id == "attacker" else "does not verify"):
+        approval_trusted(_fresh(other))
+    _refused(_evaluate(patient), other, "ModelNotApproved")
+
+    if key_id == "attacker":  # the positive control: the same file is accepted once the settings trust the key
+        settings.MODEL_TRUSTED_PUBLIC_KEYS = [f"{attacker.key_id}:{public_key_b64(attacker.public)}"]
+        assert approval_trusted(_fresh(other))["onnx_sha256"] == other.sha256
+
+
+def test_a_canary_promoted_by_sql_is_refused_and_rolled_back(
+    care_team: CareTeam, deployed_model: ModelVersion, ml_engineer: User
+) -> None:
+    other = _second_validated(deployed_model, ml_engineer)
+    _promote_by_sql(other, arm="canary")
+    [on], [off] = cohort_split(care_team, other, 5, 1)
+    _refused(_evaluate(on), other, "ModelNotApproved")
+    alert = MonitoringAlert.objects.get(kind="model_integrity", status="open")
+    assert alert.details == {"model_sha256": other.sha256, "arm": "canary", "error": "ModelNotApproved"}
+    assert _evaluate(off).arm == "production"  # the canary's patients only, and the canary is rolled back
+    assert CanaryState.objects.get(model_version=other).status == "rolled_back"
+    assert not ServingPointer.objects.filter(arm="canary", model_version=other).exists()
+    assert not Recommendation.objects.filter(model_version=other).exclude(arm="rules_only").exists()
+
+
+def test_a_validated_shadow_still_scores_beside_the_approved_production(
+    patient: Patient, deployed_model: ModelVersion, ml_engineer: User
+) -> None:
+    other = _second_validated(deployed_model, ml_engineer)
+    serving_pointer_set(arm="shadow", version=other, actor=ml_engineer, reason="test")
+    assert model_trust_problems(other) == []  # no approval needed where no patient sees the output
+    rec = _evaluate(patient)
+    assert (rec.arm, rec.status) == ("production", "delivered")
+    shadow = ShadowScore.objects.get()
+    assert (shadow.model_version_id, shadow.served_version_id, shadow.recommendation_id) == (
+        other.pk, deployed_model.pk, rec.pk,
+    )  # fmt: skip
+    assert model_reverify_task.delay().get() == {"verified": 2, "refused": []}
+    assert not MonitoringAlert.objects.exists()
+
+
+def test_retiring_an_approved_version_revokes_its_attestation(deployed_model: ModelVersion) -> None:
+    path = artifact_path(deployed_model.sha256, suffix=APPROVAL_SUFFIX)
+    assert path.exists()
+    model_version_transition(version=deployed_model, to_state="retired", actor=None, reason="test")
+    assert not path.exists()
+    _sql("UPDATE inference_modelversion SET approval_state = 'approved' WHERE id = %s", deployed_model.pk)
+    with pytest.raises(ModelNotApproved, match="no signed approval attestation"):
+        approval_trusted(_fresh(deployed_model))

@@ -43,6 +43,7 @@ from governance.stop import ai_stop_in_force
 from inference.artifacts import ArtifactMissing, ArtifactTampered
 from inference.feature_source import features_for_patient
 from inference.features import FEATURE_SET_VERSION
+from inference.manifest import approval_trusted
 from inference.models import ModelVersion
 from inference.monitoring.models import RULES_ONLY_ARM
 from inference.monitoring.routing import Routing, routing_for_patient
@@ -161,11 +162,15 @@ def _awaiting_message(decided: Recommendation) -> str:
 def _model_proposal(
     *, routing: Routing, version: ModelVersion, patient: Patient, features: dict[str, float]
 ) -> _Proposal:
-    """Score and explain with the served model. A model whose artifact fails its hash is never served (DESIGN §3
-    "Serving"): the proposal is then the rules-only one. The shadow costs one more ONNX run and no SHAP; a
+    """Score and explain with the served model. A model whose artifact fails its hash, or that lacks a valid
+    approval attestation, is never served (DESIGN §3 "Serving"): the proposal is then the rules-only one. The
+    shadow costs one more ONNX run and no SHAP, needs no approval (its output never reaches a patient), and a
     broken shadow never stops the served arm."""
     try:
         probabilities = model_score(version, features)
+        # Production and canary reach the patient: the version must carry the approval its two sign-offs signed
+        # (ModelNotApproved, a ModelUntrusted), not just a row that says "approved" (issue 8 §2).
+        approval_trusted(version)
     except (ArtifactTampered, ArtifactMissing) as exc:
         return _rules_only_proposal(patient=patient, routed_arm=routing.arm, failure=type(exc).__name__)
     action = _feasible_action(probabilities, patient.current_step)

@@ -1,4 +1,5 @@
-"""A model that fails verification (its signed manifest, or an artifact's hash against it): alert once, hold
+"""A model that fails verification (its signed manifest, an artifact's hash against it, or, on production or
+canary, its signed approval attestation): alert once, hold
 the version, roll a canary back; and the scheduled re-verification that finds it without waiting for traffic."""
 
 from __future__ import annotations
@@ -11,6 +12,7 @@ from django.db.models import F
 from django.utils import timezone
 
 from inference.artifacts import ArtifactMissing, ArtifactTampered
+from inference.manifest import PATIENT_ARMS, approval_trusted
 from inference.models import Arm, ModelVersion, ServingPointer
 from inference.monitoring.models import MonitoringAlert, MonitoringAlertKind, MonitoringAlertStatus
 from inference.monitoring.services.alerts import alert_raise
@@ -72,6 +74,8 @@ def model_trust_sweep() -> TrustSweep:
     for version, arm in checks:
         try:
             model_verify(version)
+            if arm in PATIENT_ARMS:
+                approval_trusted(version)
         except (ArtifactTampered, ArtifactMissing) as exc:
             refused.append(version.short_hash)
             logger.error("model %s (%s) refused by re-verification: %s", version.short_hash, arm or "cached", exc)
