@@ -79,6 +79,10 @@ def ai_stops_in_force() -> list[AIStop]:
     )
 
 
+def ai_stop_exists(*, stop_id: int) -> bool:
+    return AIStop.objects.filter(pk=stop_id).exists()
+
+
 def ai_stop_history(*, limit: int = 50) -> QuerySet[AIStop]:
     return AIStop.objects.select_related(
         "care_team", "stopped_by", "resumed_by", "stop_signature", "resume_signature"

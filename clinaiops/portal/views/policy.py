@@ -13,10 +13,9 @@ from clinaiops.core.models import Role
 from clinaiops.portal.access import access_denied_record, request_user, roles_required
 from clinaiops.portal.forms import PolicyForm, form_errors_from
 from clinaiops.portal.forms_stop import AIResumeForm, AIStopForm
-from governance.models import AIStop
 from governance.selectors import approval_policy_history
 from governance.services import POLICY_FIELDS, approval_policy_current, approval_policy_revise
-from governance.stop import ai_resume, ai_stop, ai_stop_history
+from governance.stop import ai_resume, ai_stop, ai_stop_exists, ai_stop_history
 
 
 @roles_required(Role.SAFETY_OFFICER, Role.ML_ENGINEER, Role.COMPLIANCE_OFFICER, Role.CLINICIAN)
@@ -99,7 +98,7 @@ def ai_resume_view(request: HttpRequest, pk: int) -> HttpResponse:
         else:
             messages.success(request, "AI resumed: evaluations in that scope may deliver within bounds again.")
             return redirect("portal:ai-stop")
-    elif not AIStop.objects.filter(pk=pk).exists():
+    elif not ai_stop_exists(stop_id=pk):
         raise Http404("No such stop.")
     return _ai_stop_render(request, form=AIStopForm(), resume_form=resume_form, resume_errors_for=pk)
 
