@@ -51,6 +51,14 @@ class FairnessBounds:
     min_group_ratio: float = 0.8
     # Smaller groups are reported but not judged.
     min_group_size: int = 20
+    # A group's TPR is judged only with at least this many true positives, and its FPR with this many true
+    # negatives. A TPR over 8 positives moves 12 points with one patient; at the default of 1 every defined rate
+    # is judged (fairlearn's own behaviour apart from 0/0). The gate sets MODEL_GATE_FAIRNESS_MIN_RATE_ROWS.
+    min_rate_rows: int = 1
+    # Whether demographic parity and the selection-rate ratios fail the report, or are reported only. Groups
+    # differ in how many need an increase (older patients have a higher target, DESIGN §8), so a model that
+    # titrates exactly as a guideline would still "fails" parity; the gate sets MODEL_GATE_FAIRNESS_PARITY_JUDGED.
+    parity_judged: bool = True
 
     def __post_init__(self) -> None:
         for name in ("max_equalized_odds_difference", "max_demographic_parity_difference", "min_group_ratio"):
@@ -59,6 +67,8 @@ class FairnessBounds:
                 raise ValueError(f"{name} must be within [0, 1], got {value}")
         if self.min_group_size < 1:
             raise ValueError(f"min_group_size must be at least 1, got {self.min_group_size}")
+        if self.min_rate_rows < 1:
+            raise ValueError(f"min_rate_rows must be at least 1, got {self.min_rate_rows}")
 
 
 @dataclass(frozen=True)
@@ -307,8 +317,8 @@ def _attribute_fairness(
         for g in present
     )
 
-    dpd, eod = _differences(cells.only(judged), by_group) if len(judged) >= 2 else (None, None)
-    failures = _failures(attribute, positive, reference, groups, dpd, eod, bounds)
+    dpd, eod = _differences(cells.only(judged), by_group, bounds.min_rate_rows) if len(judged) >= 2 else (None, None)
+    failures = _failures(attribute, positive, reference, groups, dpd, eod, bounds, cells.positives)
     return AttributeFairness(
         attribute=attribute,
         positive_class=positive,
@@ -322,19 +332,20 @@ def _attribute_fairness(
     )
 
 
-def _differences(judged: _Cells, by_group: Any) -> tuple[float, float]:
+def _differences(judged: _Cells, by_group: Any, min_rate_rows: int) -> tuple[float, float]:
     """Demographic-parity and equalized-odds differences over the judged groups, by fairlearn's functions."""
     from fairlearn.metrics import demographic_parity_difference, equalized_odds_difference  # heavy, as above
 
     args = (judged.y_true, judged.y_pred)
     kwargs = {"sensitive_features": judged.group.tolist(), "sample_weight": judged.weight}
     dpd = float(demographic_parity_difference(*args, **kwargs))
-    with_tpr = [g for g, count in judged.positives.items() if count > 0]
-    with_fpr = [g for g, count in judged.negatives.items() if count > 0]
+    with_tpr = [g for g, count in judged.positives.items() if count >= min_rate_rows]
+    with_fpr = [g for g, count in judged.negatives.items() if count >= min_rate_rows]
     if set(with_tpr) == set(with_fpr) == set(judged.positives):  # every judged group has both rates
         return dpd, float(equalized_odds_difference(*args, **kwargs))
-    # Some judged group lacks true positives or true negatives, and fairlearn would read its missing rate as 0.0.
-    # Same definition (the worse of the TPR and FPR spreads), each spread over the groups where that rate exists.
+    # Some judged group lacks true positives or true negatives (fairlearn would read its missing rate as 0.0), or
+    # has too few of them for its rate to be judged. Same definition (the worse of the TPR and FPR spreads), each
+    # spread over the groups where that rate exists and rests on at least min_rate_rows rows.
     return dpd, max(_spread(by_group, "tpr", with_tpr), _spread(by_group, "fpr", with_fpr))
 
 
@@ -346,6 +357,7 @@ def _failures(
     dpd: float | None,
     eod: float | None,
     bounds: FairnessBounds,
+    positives: dict[str, int],
 ) -> tuple[str, ...]:
     if dpd is None or eod is None:
         # Nothing to compare is not evidence of fairness; a gate must not pass on it.
@@ -359,7 +371,7 @@ def _failures(
             f"{attribute}: equalized-odds difference {eod:.3f} > {bounds.max_equalized_odds_difference:g} "
             f"for {positive!r}"
         )
-    if dpd > bounds.max_demographic_parity_difference + _BOUND_SLACK:
+    if bounds.parity_judged and dpd > bounds.max_demographic_parity_difference + _BOUND_SLACK:
         failures.append(
             f"{attribute}: demographic-parity difference {dpd:.3f} > {bounds.max_demographic_parity_difference:g} "
             f"for {positive!r}"
@@ -369,8 +381,13 @@ def _failures(
     # A group at more than 1/min_group_ratio of the reference means the reference gets less than
     # min_group_ratio of that group's rate.
     ceiling = 1.0 / bounds.min_group_ratio if bounds.min_group_ratio > 0 else math.inf
+    tpr_judged = positives[reference] >= bounds.min_rate_rows
     for g in groups:
-        for what, ratio in (("selection-rate", g.selection_ratio), ("TPR", g.tpr_ratio)):
+        ratios = (
+            ("selection-rate", g.selection_ratio if bounds.parity_judged else None),
+            ("TPR", g.tpr_ratio if tpr_judged and positives[g.group] >= bounds.min_rate_rows else None),
+        )
+        for what, ratio in ratios:
             if not g.judged or ratio is None:
                 continue
             if ratio < bounds.min_group_ratio - _BOUND_SLACK:
@@ -398,6 +415,17 @@ def _notes(positive: str, groups: tuple[GroupMetrics, ...], cells: _Cells, bound
         if undefined:
             listed = ", ".join(map(repr, undefined))
             notes.append(f"{metric} undefined (no true {kind} for {positive!r}), left out of the comparison: {listed}")
+        thin = [g for g in groups if g.judged and 0 < counts[g.group] < bounds.min_rate_rows]
+        if thin:
+            listed = ", ".join(f"{g.group!r} ({counts[g.group]})" for g in thin)
+            notes.append(
+                f"{metric} reported but not judged, fewer than {bounds.min_rate_rows} true {kind} for {positive!r}: "
+                f"{listed}"
+            )
+    if not bounds.parity_judged:
+        notes.append(
+            "demographic parity and selection-rate ratios reported, not judged: groups differ in clinical need"
+        )
     return tuple(notes)
 
 

@@ -15,7 +15,7 @@ def feature_window_load(*, patient: Patient, as_of: datetime, current_step: int 
     rows = list(
         Reading.objects.filter(patient=patient, taken_at__gt=start, taken_at__lte=as_of)
         .order_by("taken_at")
-        .values_list("taken_at", "systolic", "diastolic", "heart_rate")
+        .values_list("taken_at", "systolic", "diastolic", "heart_rate", "source")
     )
     doses = DoseLog.objects.filter(patient=patient, day__gt=start.date(), day__lte=as_of.date())
     last_change = (
@@ -31,6 +31,7 @@ def feature_window_load(*, patient: Patient, as_of: datetime, current_step: int 
         systolic=np.array([r[1] for r in rows], dtype=np.float64),
         diastolic=np.array([r[2] for r in rows], dtype=np.float64),
         heart_rate=np.array([np.nan if r[3] is None else r[3] for r in rows], dtype=np.float64),
+        source=np.array([r[4] for r in rows], dtype=np.str_),
         doses_logged=doses.count(),
         doses_taken=doses.filter(taken=True).count(),
         current_step=patient.current_step if current_step is None else current_step,

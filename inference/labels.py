@@ -31,6 +31,7 @@ METRIC_LABELS: dict[str, str] = {
     "macro_auroc": "macro AUROC",
     "log_loss": "log loss",
     "n_validation": "validation rows",
+    "temperature": "calibration temperature",
 }
 # Metrics that are counts, stored as floats in the metrics JSON: shown as whole numbers.
 COUNT_METRICS = frozenset({"n_validation"})
@@ -52,6 +53,14 @@ DRIFT_FEATURE_SEVERITY_LABELS: dict[str, str] = {"stable": "stable", "watch": "w
 INTEGRITY_ERROR_LABELS: dict[str, str] = {
     "ArtifactTampered": "an artifact no longer matches its hash",
     "ArtifactMissing": "an artifact is missing",
+}
+# The fairness report's sensitive attributes (inference.gates.fairness.SENSITIVE_ATTRIBUTES); an intersection
+# "a×b" reads as both labels joined by " × " (fairness_attribute_label).
+FAIRNESS_ATTRIBUTE_LABELS: dict[str, str] = {
+    "sex": "sex",
+    "age_band": "age band",
+    "race_ethnicity": "race and ethnicity",
+    "skin_tone": "skin tone (Fitzpatrick)",
 }
 PARAMETER_LABELS: dict[str, str] = {
     "C": "inverse regularisation C",
@@ -78,6 +87,10 @@ def serving_reason_label(reason: str) -> str:
 
 def feature_label(name: str) -> str:
     return "the model's prediction" if name == "prediction" else FEATURE_LABELS.get(name, name.replace("_", " "))
+
+
+def fairness_attribute_label(attribute: str) -> str:
+    return " × ".join(label_of(FAIRNESS_ATTRIBUTE_LABELS, part) for part in attribute.split("×"))
 
 
 def _number(value: object) -> str:

@@ -11,6 +11,14 @@ Two families (issue 4: one linear, one tree-based):
   and on the demo cohort it reached a balanced accuracy of 0.69–0.81 against 0.54–0.60 for the logistic model
   (validation splits of three seeds), so no second tree family (random forest, extra trees) was needed.
 
+Calibration (issue 10). The approval policy lets a confident proposal reach the patient unreviewed, so confidence
+must mean what it says. After fitting, one temperature T is fitted on held-out calibration rows (the last
+CALIBRATION_FRACTION of the training rows, never the validation rows) by minimising the log loss of
+softmax(log p / T), and the same step is appended to the ONNX graph (Clip → Log → Div T → Softmax), so the served
+probabilities are the calibrated ones and no second artifact exists to be swapped. Temperature scaling keeps the
+arg-max, so the proposed action and the SHAP explanation (of the fitted model's raw scores) are unchanged; only
+the confidence moves. T is recorded in the metrics, which the manifest signs.
+
 Heavy libraries are imported inside the functions (STYLE.md): the web process should not pay for them
 until it scores.
 """
@@ -44,6 +52,11 @@ TREE_FAMILIES = frozenset({GRADIENT_BOOSTING})
 # DESIGN §3: max |p_sklearn − p_onnx| ≤ 1e-5.
 PARITY_TOLERANCE = 1e-5
 TRAIN_FRACTION = 0.8
+# Of the training rows, the last 15 % (in the seeded order) fit the temperature instead of the model.
+CALIBRATION_FRACTION = 0.15
+TEMPERATURE_RANGE = (0.05, 20.0)
+# Probabilities are clipped here before the logarithm, in numpy and in the ONNX graph alike.
+PROBABILITY_FLOOR = 1e-12
 BACKGROUND_ROWS = 200
 # Recorded in the manifest so a later gate can recompute exactly which rows a model was validated on.
 SPLIT_METHOD = "numpy.default_rng(seed).permutation; first 80% train, rest validation"
@@ -109,7 +122,29 @@ def _snap_thresholds_to_float32(model: Any) -> None:
             nodes["num_threshold"] = np.where(nodes["is_leaf"] == 1, threshold, down.astype(np.float64))
 
 
-def model_export_onnx(pipeline: Any, n_features: int) -> bytes:
+def temperature_apply(proba: npt.NDArray[np.floating[Any]], temperature: float) -> npt.NDArray[np.float64]:
+    """softmax(log p / T): the calibration step, as the ONNX graph computes it."""
+    logits = np.log(np.clip(np.asarray(proba, dtype=np.float64), PROBABILITY_FLOOR, 1.0)) / temperature
+    logits -= logits.max(axis=1, keepdims=True)
+    scaled = np.exp(logits)
+    return np.asarray(scaled / scaled.sum(axis=1, keepdims=True), dtype=np.float64)
+
+
+def temperature_fit(proba: npt.NDArray[np.floating[Any]], y: npt.NDArray[np.int64]) -> float:
+    """The T in TEMPERATURE_RANGE that minimises the log loss of the scaled probabilities on (proba, y)."""
+    from scipy.optimize import minimize_scalar  # type: ignore[import-untyped]  # scipy ships no stubs here
+
+    def loss(temperature: float) -> float:
+        scaled = temperature_apply(proba, temperature)
+        return float(-np.log(np.clip(scaled[np.arange(len(y)), y], PROBABILITY_FLOOR, 1.0)).mean())
+
+    result = minimize_scalar(loss, bounds=TEMPERATURE_RANGE, method="bounded", options={"xatol": 1e-4})
+    return round(float(result.x), 4)
+
+
+def model_export_onnx(pipeline: Any, n_features: int, *, temperature: float = 1.0) -> bytes:
+    """The pipeline as ONNX with its output `probabilities` calibrated by `temperature` in the same graph."""
+    from onnx import TensorProto, helper
     from skl2onnx import to_onnx
 
     sample = np.zeros((1, n_features), dtype=np.float32)
@@ -119,7 +154,41 @@ def model_export_onnx(pipeline: Any, n_features: int) -> bytes:
         options={id(pipeline.steps[-1][1]): {"zipmap": False}},
         target_opset={"": 17, "ai.onnx.ml": 3},
     )
+    graph = onx.graph
+    (output,) = [o for o in graph.output if o.name == "probabilities"]
+    for node in graph.node:  # the fitted model's probabilities become an inner value
+        node.output[:] = ["probabilities_uncalibrated" if name == "probabilities" else name for name in node.output]
+    graph.initializer.extend(
+        [
+            helper.make_tensor("calibration_floor", TensorProto.FLOAT, [], [PROBABILITY_FLOOR]),
+            helper.make_tensor("calibration_ceiling", TensorProto.FLOAT, [], [1.0]),
+            helper.make_tensor("calibration_temperature", TensorProto.FLOAT, [], [temperature]),
+        ]
+    )
+    graph.node.extend(
+        [
+            helper.make_node(
+                "Clip",
+                ["probabilities_uncalibrated", "calibration_floor", "calibration_ceiling"],
+                ["calibration_clipped"],
+            ),
+            helper.make_node("Log", ["calibration_clipped"], ["calibration_log"]),
+            helper.make_node("Div", ["calibration_log", "calibration_temperature"], ["calibration_logits"]),
+            helper.make_node("Softmax", ["calibration_logits"], [output.name], axis=-1),
+        ]
+    )
     return bytes(onx.SerializeToString())
+
+
+def onnx_temperature(onnx_bytes: bytes) -> float:
+    """The calibration temperature inside an exported graph (1.0 for a graph exported before issue 10)."""
+    import onnx
+    from onnx import numpy_helper
+
+    for tensor in onnx.load_from_string(onnx_bytes).graph.initializer:
+        if tensor.name == "calibration_temperature":
+            return float(numpy_helper.to_array(tensor))
+    return 1.0
 
 
 def onnx_probabilities(onnx_bytes: bytes, X: npt.NDArray[np.float32]) -> npt.NDArray[np.float32]:
@@ -131,22 +200,27 @@ def onnx_probabilities(onnx_bytes: bytes, X: npt.NDArray[np.float32]) -> npt.NDA
     return np.asarray(session.run(["probabilities"], {"X": X.astype(np.float32)})[0])
 
 
-def onnx_parity(pipeline: Any, onnx_bytes: bytes, X: npt.NDArray[np.float32]) -> float:
+def onnx_parity(pipeline: Any, onnx_bytes: bytes, X: npt.NDArray[np.float32], *, temperature: float) -> float:
+    """max |p_sklearn − p_onnx|, where the sklearn side applies the recorded temperature in float64 itself: the
+    check covers the exported calibration step too, not only the trees."""
     # sklearn sees the float32 values the runtime feeds, widened to float64.
-    sk = pipeline.predict_proba(X.astype(np.float32).astype(np.float64))
+    sk = temperature_apply(pipeline.predict_proba(X.astype(np.float32).astype(np.float64)), temperature)
     ox = onnx_probabilities(onnx_bytes, X)
     return float(np.abs(sk - ox).max())
 
 
-def classification_metrics(pipeline: Any, X: npt.NDArray[np.float32], y: npt.NDArray[np.int64]) -> dict[str, float]:
+def classification_metrics(
+    pipeline: Any, X: npt.NDArray[np.float32], y: npt.NDArray[np.int64], *, temperature: float
+) -> dict[str, float]:
     from sklearn.metrics import accuracy_score, balanced_accuracy_score, roc_auc_score
 
-    proba = pipeline.predict_proba(X.astype(np.float64))
+    proba = temperature_apply(pipeline.predict_proba(X.astype(np.float64)), temperature)
     predicted = proba.argmax(axis=1)
     metrics = {
         "accuracy": float(accuracy_score(y, predicted)),
         "balanced_accuracy": float(balanced_accuracy_score(y, predicted)),
         "n_validation": float(len(y)),
+        "temperature": temperature,
     }
     if len(np.unique(y)) == proba.shape[1]:
         metrics["macro_auroc"] = float(roc_auc_score(y, proba, multi_class="ovr", average="macro"))
@@ -160,12 +234,15 @@ def model_train(
     import joblib
 
     train_idx, val_idx = train_validation_split(len(y), seed)
-    pipeline = model_fit(X[train_idx], y[train_idx], family=family, params=params, seed=seed)
-    metrics = classification_metrics(pipeline, X[val_idx], y[val_idx])
-    onnx_bytes = model_export_onnx(pipeline, X.shape[1])
-    parity = onnx_parity(pipeline, onnx_bytes, X)
+    cut = int(len(train_idx) * (1 - CALIBRATION_FRACTION))
+    fit_idx, calibration_idx = train_idx[:cut], train_idx[cut:]
+    pipeline = model_fit(X[fit_idx], y[fit_idx], family=family, params=params, seed=seed)
+    temperature = temperature_fit(pipeline.predict_proba(X[calibration_idx].astype(np.float64)), y[calibration_idx])
+    metrics = classification_metrics(pipeline, X[val_idx], y[val_idx], temperature=temperature)
+    onnx_bytes = model_export_onnx(pipeline, X.shape[1], temperature=temperature)
+    parity = onnx_parity(pipeline, onnx_bytes, X, temperature=temperature)
     buffer = io.BytesIO()
     joblib.dump(pipeline, buffer)
-    pick = np.random.default_rng(seed).permutation(len(train_idx))[:BACKGROUND_ROWS]
-    background = X[train_idx][pick].astype(np.float32)
+    pick = np.random.default_rng(seed).permutation(len(fit_idx))[:BACKGROUND_ROWS]
+    background = X[fit_idx][pick].astype(np.float32)
     return FittedModel(pipeline, onnx_bytes, buffer.getvalue(), background, parity, metrics, val_idx)

@@ -51,6 +51,7 @@ from compliance.wording import APPROVAL_WORDS, words
 from governance.change_control import change_control_plan_signature, change_control_plan_verify
 from governance.lineage import ModelVersionLineage, model_version_lineage
 from governance.models import ApprovalPolicy
+from governance.simulation_results import simulation_card_section
 from inference.calibration import multiclass_metrics
 from inference.features import FEATURE_LABELS
 from inference.gates.calibration import CalibrationGateResult
@@ -502,9 +503,12 @@ def build(request: BuildRequest) -> ReportDocument:
         "ethical_considerations": [
             {
                 "name": "PPG measurement bias by skin tone (under-reading blood pressure on darker skin)",
-                "mitigation_strategy": "fairness gate by skin tone and its intersections; the safety sign-off "
-                "acknowledges every fairness finding; monitoring compares accuracy by skin tone against clinicians; "
-                "cuff readings are not affected and crisis rules run on every reading",
+                "mitigation_strategy": "source-aware features (bp-features/2): every blood-pressure feature is "
+                "computed from cuff readings only and the wearable's estimates are separate features, so a "
+                "wearable's under-reading cannot move the cuff means the clinician and the model act on; the "
+                "fairness gate (equalized odds and TPR ratios by skin tone, sex, age band, race and ethnicity, and "
+                "their intersections) is enforced; the safety sign-off acknowledges every fairness finding; "
+                "monitoring compares accuracy by skin tone against clinicians; crisis rules run on every reading",
             },
             {
                 "name": "Automation bias: clinicians accepting proposals unread",
@@ -529,6 +533,7 @@ def build(request: BuildRequest) -> ReportDocument:
         "serving_history": history,
         "monitoring": monitoring,
         "live_evidence": live,
+        "simulated_clinical_value": simulation_card_section(model_sha256=version.sha256),
         "hti1_rule": HTI1_RULE,
     }
     document["chai_applied_model_card"] = _chai(document, policy_words)
@@ -563,8 +568,12 @@ def _limitations(
     out = [
         "PPG bias by skin tone: night readings from optical wearables under-read blood pressure on darker skin "
         "(in the synthetic cohort up to 10/5 mmHg systolic/diastolic for Fitzpatrick type 6, with extra noise on "
-        "types 5–6; docs/cohort.md). Under-reading hides uncontrolled hypertension, so the model can propose "
-        "'increase' less often for those patients.",
+        "types 5–6; docs/cohort.md). Since bp-features/2 the model's blood-pressure features come from cuff readings "
+        "only and the wearable has features of its own; with no cuff reading this week the cuff means read as 'at "
+        "target' and their count as zero.",
+        "Demographic parity and selection-rate ratios are reported but not judged (MODEL_GATE_FAIRNESS_PARITY_JUDGED):"
+        " patients over 75 have a higher systolic target and so need fewer increases; a group's TPR is judged only "
+        "with enough true positives (MODEL_GATE_FAIRNESS_MIN_RATE_ROWS).",
         f"Validated on {len(data.y)} held-out rows of its own snapshot only: intervals are wide, and there is no "
         "external validation.",
     ]

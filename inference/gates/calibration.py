@@ -25,6 +25,8 @@ from inference.gates.result import (
 
 # (lower edge, mean confidence, accuracy, count) per non-empty bin: enough for a reliability chart.
 CalibrationBin = tuple[float, float, float, int]
+# DESIGN §2's default confidence bound: the summary says how often the model is right above it.
+POLICY_CONFIDENCE_BOUND = 0.8
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -36,9 +38,22 @@ class CalibrationGateResult(GateResult):
     n: int
     bins: tuple[CalibrationBin, ...]
 
+    def accuracy_above(self, bound: float) -> tuple[float | None, int]:
+        """(accuracy, rows) over validation rows whose confidence is above `bound` (a bin edge: the bins are
+        (lower, upper], so this is exactly the rows with confidence > bound). None when there are none."""
+        selected = [b for b in self.bins if b[0] >= bound - 1e-9]
+        rows = sum(b[3] for b in selected)
+        return (sum(b[2] * b[3] for b in selected) / rows if rows else None), rows
+
     @property
     def summary(self) -> str:
-        return f"ECE {self.ece:.3f} ≤ {self.bound:g} over {self.n} rows"
+        accuracy, rows = self.accuracy_above(POLICY_CONFIDENCE_BOUND)
+        above = (
+            f"; right {accuracy:.0%} of the time above confidence {POLICY_CONFIDENCE_BOUND:g} ({rows} rows)"
+            if accuracy is not None
+            else f"; no row above confidence {POLICY_CONFIDENCE_BOUND:g}"
+        )
+        return f"ECE {self.ece:.3f} ≤ {self.bound:g} over {self.n} rows{above}"
 
     def _failures(self) -> tuple[str, ...]:
         return (f"calibration: expected calibration error {self.ece:.3f} is above the bound {self.bound:g}",)

@@ -39,7 +39,13 @@ from inference.manifest import manifest_trusted
 from inference.models import CLASS_ORDER, ModelVersion, TrainingRun
 from inference.selectors import SnapshotRow, change_control_plan_current, serving_version
 from inference.services.datasets import model_snapshot_rows, snapshot_rows_attested
-from inference.training import PARITY_TOLERANCE, onnx_parity, onnx_probabilities, train_validation_split
+from inference.training import (
+    PARITY_TOLERANCE,
+    onnx_parity,
+    onnx_probabilities,
+    onnx_temperature,
+    train_validation_split,
+)
 
 
 def fairness_bounds() -> FairnessBounds:
@@ -48,6 +54,8 @@ def fairness_bounds() -> FairnessBounds:
         max_demographic_parity_difference=float(settings.MODEL_GATE_FAIRNESS_MAX_DPD),
         min_group_ratio=float(settings.MODEL_GATE_FAIRNESS_MIN_RATIO),
         min_group_size=int(settings.MODEL_GATE_FAIRNESS_MIN_GROUP),
+        min_rate_rows=int(settings.MODEL_GATE_FAIRNESS_MIN_RATE_ROWS),
+        parity_judged=bool(settings.MODEL_GATE_FAIRNESS_PARITY_JUDGED),
     )
 
 
@@ -79,7 +87,11 @@ def gates_evaluate(
         checks=snapshot.quality_report.get("checks", {}),
     )
     parity = onnx_parity_gate(
-        max_abs_diff=onnx_parity(joblib.load(io.BytesIO(sklearn_bytes)), onnx_bytes, X),
+        # The temperature is read from the graph: the parity check then proves that the graph's calibration step
+        # and the rest of it compute what the fitted pipeline with that temperature computes.
+        max_abs_diff=onnx_parity(
+            joblib.load(io.BytesIO(sklearn_bytes)), onnx_bytes, X, temperature=onnx_temperature(onnx_bytes)
+        ),
         tolerance=PARITY_TOLERANCE,
         rows=len(rows),
     )

@@ -112,7 +112,7 @@ def test_the_pdf_shows_the_plots_and_the_table(
         "Global importance",
         "Mean |SHAP| per feature, all classes",
         "Mean |SHAP| toward “increase”",
-        "average systolic BP (7 days)",
+        "average systolic BP, cuff (7 days)",
         deployed_model.short_hash,
     ):
         assert words in flat, words

@@ -55,7 +55,7 @@ def test_a_decision_record_holds_every_step_and_the_events_that_prove_it(
     assert (data["schema"], data["schema_version"]) == ("clinaiops.decision_record", "1.0")
     assert data["features"]["values"][0] == {
         "name": "sbp_mean_7d",
-        "label": "average systolic BP (7 days)",
+        "label": "average systolic BP, cuff (7 days)",
         "value": decided.features["sbp_mean_7d"],
     }
     top = data["top_factors"][0]

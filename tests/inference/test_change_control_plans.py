@@ -24,7 +24,7 @@ from tests.inference.lifecycle_helpers import cohort_labels, cohort_patients, tr
 
 def _declare(actor: User, *, password: str = PASSWORD, floor: float = 0.5) -> ChangeControlPlan:
     return change_control_plan_declare(
-        actor=actor, password=password, allowed_families=[LOGISTIC], allowed_feature_set_versions=["bp-features/1"],
+        actor=actor, password=password, allowed_families=[LOGISTIC], allowed_feature_set_versions=["bp-features/2"],
         performance_floor=floor, fairness_ceiling=0.2,
     )  # fmt: skip
 
@@ -64,7 +64,7 @@ def test_only_a_safety_officer_declares_and_a_wrong_password_signs_nothing(
     with pytest.raises(ValidationFailed):
         change_control_plan_declare(
             actor=safety_officer, password=PASSWORD, allowed_families=["random_forest"],
-            allowed_feature_set_versions=["bp-features/1"], performance_floor=1.5, fairness_ceiling=0.2,
+            allowed_feature_set_versions=["bp-features/2"], performance_floor=1.5, fairness_ceiling=0.2,
         )  # fmt: skip
     with pytest.raises(SignatureRefused):
         _declare(safety_officer, password="not the password")
@@ -78,7 +78,7 @@ def test_only_a_safety_officer_declares_and_a_wrong_password_signs_nothing(
 def test_a_plan_nobody_signed_does_not_waive_a_full_review(ml_engineer: User, safety_officer: User) -> None:
     # Declared before plans were signed: the same terms a retrain stays inside, but no signature.
     ChangeControlPlan.objects.create(
-        version=1, allowed_families=[LOGISTIC], allowed_feature_set_versions=["bp-features/1"],
+        version=1, allowed_families=[LOGISTIC], allowed_feature_set_versions=["bp-features/2"],
         performance_floor=0.5, fairness_ceiling=0.5, created_at=timezone.now(), created_by=safety_officer,
     )  # fmt: skip
     cohort_labels(cohort_patients())

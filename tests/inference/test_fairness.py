@@ -206,6 +206,8 @@ def test_report_is_json_serialisable_with_none_for_undefined_rates() -> None:
         "max_demographic_parity_difference": 0.15,
         "min_group_ratio": 0.8,
         "min_group_size": 20,
+        "min_rate_rows": 1,
+        "parity_judged": True,
     }
     groups = [g for a in payload["attributes"] for g in a["groups"]]
     assert groups

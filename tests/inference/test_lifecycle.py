@@ -24,7 +24,7 @@ from inference.services.datasets import dataset_snapshot_create, label_record
 from inference.services.registry import model_version_transition
 from inference.services.serving import serving_pointer_set
 from inference.services.training import training_run_create, training_run_execute
-from inference.training import onnx_parity
+from inference.training import onnx_parity, onnx_temperature
 from tests.conftest import model_approve, readings_add
 
 
@@ -32,7 +32,9 @@ def test_onnx_and_sklearn_probabilities_agree_within_1e_5(trained_model: ModelVe
     pipeline = joblib.load(io.BytesIO(artifact_get(trained_model.sklearn_sha256, suffix=".joblib")))
     rows = snapshot_load(trained_model.training_run.snapshot)
     X = np.asarray([[row["features"][n] for n in FEATURE_NAMES] for row in rows], dtype=np.float32)
-    parity = onnx_parity(pipeline, artifact_get(trained_model.sha256, suffix=".onnx"), X)
+    onnx_bytes = artifact_get(trained_model.sha256, suffix=".onnx")
+    parity = onnx_parity(pipeline, onnx_bytes, X, temperature=trained_model.metrics["temperature"])
+    assert onnx_temperature(onnx_bytes) == pytest.approx(trained_model.metrics["temperature"], rel=1e-6)
     assert parity <= 1e-5
     assert trained_model.gates["onnx_parity"]["passed"]
     assert trained_model.approval_state == ApprovalState.VALIDATED

@@ -28,7 +28,7 @@ def test_a_registered_version_carries_a_signed_manifest_of_its_artifacts_and_lin
     }
     assert manifest["family"] == "logistic" and manifest["params"] == run.params and manifest["seed"] == 11
     assert manifest["snapshot"]["sha256"] == run.snapshot.sha256
-    assert manifest["feature_set_version"] == "bp-features/1"
+    assert manifest["feature_set_version"] == "bp-features/2"
     assert manifest["feature_names"] == trained_model.feature_names
     assert manifest["classes"] == ["decrease", "maintain", "increase"]
     assert manifest["code_version"] == run.code_version

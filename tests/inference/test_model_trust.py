@@ -356,7 +356,7 @@ def _promote_by_sql(version: ModelVersion, arm: str = "production") -> None:
 def _second_validated(deployed_model: ModelVersion, ml_engineer: User) -> ModelVersion:
     """Another version of the same lineage: trained, gated, validated and never signed off."""
     run = training_run_create(
-        actor=ml_engineer, snapshot=deployed_model.training_run.snapshot, params={"C": 0.3}, seed=11
+        actor=ml_engineer, snapshot=deployed_model.training_run.snapshot, params={"C": 0.95}, seed=11
     )
     version = model_version_for_run(training_run_execute(run_id=run.pk))
     assert version is not None and version.approval_state == "validated"

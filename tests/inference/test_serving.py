@@ -27,7 +27,7 @@ from tests.conftest import audit_actions, model_approve
 def second_model(deployed_model: ModelVersion, ml_engineer: User, safety_officer: User) -> ModelVersion:
     """Another approved version of the same line (different regularisation: different ONNX bytes)."""
     run = training_run_create(
-        actor=ml_engineer, snapshot=deployed_model.training_run.snapshot, params={"C": 0.3}, seed=11
+        actor=ml_engineer, snapshot=deployed_model.training_run.snapshot, params={"C": 0.95}, seed=11
     )
     version = ModelVersion.objects.get(sha256=training_run_execute(run_id=run.pk).model_sha256)
     assert version.approval_state == ApprovalState.VALIDATED, version.failed_gates

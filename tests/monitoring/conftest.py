@@ -27,7 +27,7 @@ def candidate_model(deployed_model: ModelVersion, ml_engineer: User, safety_offi
     """A second version, trained on the same labels with stronger regularisation (a different model, different
     ONNX bytes), gated and signed off by both roles: approved, so it may serve the canary (or shadow) arm."""
     run = training_run_create(
-        actor=ml_engineer, snapshot=deployed_model.training_run.snapshot, params={"C": 0.3}, seed=11
+        actor=ml_engineer, snapshot=deployed_model.training_run.snapshot, params={"C": 0.95}, seed=11
     )
     version = model_version_for_run(training_run_execute(run_id=run.pk))
     assert version is not None and version.sha256 != deployed_model.sha256

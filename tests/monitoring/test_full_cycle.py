@@ -212,13 +212,17 @@ def test_drift_retrain_canary_and_circuit_breaker_on_a_shifted_cohort(
         report = drift_report_compute()
     assert report.severity == "severe", [(f["name"], round(f["psi"], 3), f["severity"]) for f in report.features]
     by_name = {entry["name"]: entry for entry in report.features}
-    # Night readings come only from wearables, so the fault shrinks the nocturnal dip of every wearer.
-    assert by_name["nocturnal_dip"]["severity"] == "severe"
-    assert by_name["nocturnal_dip"]["psi"] > 0.25
-    reference_dip = np.mean([row["features"]["nocturnal_dip"] for row in snapshot_load(snapshot)])
-    current_dip = np.mean([f["nocturnal_dip"] for f in PredictionLog.objects.values_list("features", flat=True)])
-    assert current_dip < reference_dip - 0.03, (reference_dip, current_dip)
-    assert "nocturnal_dip" in report.drifted
+    # The fault moves the wearable's own features (bp-features/2 keeps sources apart), and nothing the cuff measures.
+    assert by_name["wearable_sbp_mean_7d"]["severity"] == "severe"
+    assert by_name["wearable_sbp_mean_7d"]["psi"] > 0.25
+    wearers = [row["features"] for row in snapshot_load(snapshot) if row["features"]["wearable_readings_7d"] > 0]
+    reference = np.mean([f["wearable_sbp_mean_7d"] - f["sbp_mean_7d"] for f in wearers])
+    current_rows = [
+        f for f in PredictionLog.objects.values_list("features", flat=True) if f["wearable_readings_7d"] > 0
+    ]
+    current = np.mean([f["wearable_sbp_mean_7d"] - f["sbp_mean_7d"] for f in current_rows])
+    assert current > reference + 10, (reference, current)
+    assert "wearable_sbp_mean_7d" in report.drifted
     assert by_name["age"]["severity"] == "stable"  # the fault does not touch what the readings do not measure
     alert = MonitoringAlert.objects.get(kind="drift_severe")
     assert alert.drift_report == report

@@ -57,7 +57,7 @@ def test_governance_roles_read_every_monitoring_page(
     detail = client.get(f"/monitoring/drift/{severe_report.pk}/").content.decode()
     assert detail.count("<svg") >= 2 and 'class="chart-psi"' in detail and "chart-drift-hist" in detail
     assert "severe 0.25" in detail and "watch 0.1" in detail
-    assert "average systolic BP (7 days)" in detail
+    assert "average systolic BP, cuff (7 days)" in detail
     assert "P-0001" not in detail  # aggregates only
 
 
@@ -221,4 +221,4 @@ def test_monitoring_pages_show_words_not_codes(
     assert "Kolmogorov–Smirnov statistic" in detail and "KS statistic" not in detail
     assert "sbp_mean_7d" in severe_report.drifted
     for page in (detail, listing):  # the severe features, named as a clinician would
-        assert "average systolic BP (7 days)" in page and "sbp_mean_7d" not in page
+        assert "average systolic BP, cuff (7 days)" in page and "sbp_mean_7d" not in page

@@ -23,6 +23,7 @@ def test_shadow_scores_every_evaluation_and_the_served_proposal_is_unchanged(
 ) -> None:
     deploy("shadow", candidate_model, ml_engineer)
     patients = cohort(care_team, 4)
+    differed = 0
     for patient, sbp in zip(patients, (118, 134, 152, 171), strict=True):
         readings_add(patient, [(sbp, 85)] * 8)
         rec = evaluation_run(patient=patient)
@@ -32,8 +33,9 @@ def test_shadow_scores_every_evaluation_and_the_served_proposal_is_unchanged(
         assert shadow.model_version == candidate_model and shadow.served_version == deployed_model
         assert shadow.served_action == rec.action
         assert abs(sum(shadow.probabilities.values()) - 1) < 1e-5
-        assert shadow.probabilities != rec.probabilities  # a different model really scored it
+        differed += shadow.probabilities != rec.probabilities
         assert shadow.agreed == (shadow.action == rec.action)
+    assert differed, "a different model really scored them (both may be certain on the clearest cases)"
     [agreement] = shadow_agreement()
     assert (agreement.version, agreement.served_arm, agreement.scored) == (candidate_model, "production", 4)
     assert agreement.agreed == ShadowScore.objects.filter(agreed=True).count()
