@@ -7,6 +7,7 @@ from __future__ import annotations
 TIER_WORDS = {
     "minor": "minor: delivered to the patient without review",
     "major": "major: a clinician decides",
+    "feedback": "feedback: no change proposed, delivered to the patient without review",
 }
 TRIGGER_WORDS = {"scheduled": "scheduled evaluation", "on_demand": "evaluation asked for by a clinician"}
 DECISION_WORDS = {"accepted": "accepted", "modified": "modified", "rejected": "rejected", "": "no clinician decision"}

@@ -11,6 +11,16 @@ from dataclasses import dataclass
 
 MINOR = "minor"
 MAJOR = "major"
+# DESIGN §2: a *maintain* with no safety reason is delivered to the patient as feedback; it never fills the review
+# queue. It changes nothing, so confidence, the reading count and the autonomy switch (which govern *changes*) do
+# not hold it back. An open safety alert, paused autonomy, a current step outside the bounds, or home blood
+# pressure well above target do: "keep your medicine the same" while the week's cuff mean is 20/10 mmHg or more
+# above target is left uncontrolled hypertension, which a clinician should see (measured with `manage.py simulate`:
+# without this reason, the model's rare missed increases were delivered as feedback and nobody reviewed them).
+FEEDBACK = "feedback"
+UNCONTROLLED_SBP_EXCESS = 20.0
+UNCONTROLLED_DBP_EXCESS = 10.0
+SAFETY_REASONS = frozenset({"open_safety_alert", "autonomy_paused", "outside_step_range", "uncontrolled_bp"})
 
 
 @dataclass(frozen=True)
@@ -47,6 +57,9 @@ class TierInput:
     open_safety_alert: bool
     autonomy_paused: bool
     recent_readings: int
+    # The 7-day home-cuff mean above the patient's target (features sbp_excess_7d, dbp_excess_7d), mmHg.
+    sbp_excess: float = 0.0
+    dbp_excess: float = 0.0
 
 
 @dataclass(frozen=True)
@@ -63,6 +76,8 @@ REASON_TEXT = {
     "autonomy_disabled": "Autonomous delivery is turned off for this patient.",
     "autonomy_paused": "Autonomy is paused after a safety event.",
     "too_few_readings": "Too few recent readings to act without review.",
+    "uncontrolled_bp": "No change is proposed, but the week's home blood pressure is well above target "
+    f"({UNCONTROLLED_SBP_EXCESS:g}/{UNCONTROLLED_DBP_EXCESS:g} mmHg or more), so a clinician decides.",
     "no_model": "No model is serving; rules only, so every proposal needs review.",
     "decision_awaiting_response": "A signed decision is still waiting for the patient's response, so this newer "
     "proposal is held for review instead of replacing it.",
@@ -77,6 +92,7 @@ REASON_SHORT = {
     "autonomy_disabled": "autonomy off",
     "autonomy_paused": "autonomy paused",
     "too_few_readings": "too few readings",
+    "uncontrolled_bp": "no change while well above target",
     "no_model": "no model serving",
     "decision_awaiting_response": "signed decision unanswered",
 }
@@ -98,6 +114,11 @@ def proposal_tier(proposal: TierInput, bounds: EffectiveBounds) -> TierDecision:
         reasons.append("autonomy_paused")
     if proposal.recent_readings < bounds.min_readings:
         reasons.append("too_few_readings")
+    if proposal.to_step == proposal.from_step:
+        if proposal.sbp_excess >= UNCONTROLLED_SBP_EXCESS or proposal.dbp_excess >= UNCONTROLLED_DBP_EXCESS:
+            reasons.append("uncontrolled_bp")
+        if not SAFETY_REASONS.intersection(reasons):
+            return TierDecision(tier=FEEDBACK, reasons=())
     return TierDecision(tier=MAJOR if reasons else MINOR, reasons=tuple(reasons))
 
 

@@ -18,7 +18,7 @@ from __future__ import annotations
 import uuid
 from typing import Any, NoReturn
 
-from django.db import IntegrityError, transaction
+from django.db import IntegrityError, connection, transaction
 from django.db.models import Q, QuerySet
 from django.utils import timezone
 
@@ -40,6 +40,26 @@ from governance.services import signature_create, signature_reauthenticate, sign
 
 RECORD_TYPE = "ai_stop"
 REASON_MAX_LENGTH = 2000
+# Arbitrary constant naming "the stop switch" among PostgreSQL advisory locks (the ledger's is another).
+_STOP_LOCK_KEY = 0x41495354  # "AIST"
+
+
+def ai_stop_barrier(*, exclusive: bool) -> None:
+    """Order a stop against evaluations in flight, on PostgreSQL, with a transaction-scoped advisory lock.
+
+    A stop takes it exclusively before it writes; an evaluation takes it shared, under the patient's lock, before
+    its last look at the stop and holds it until it commits. So an evaluation that looked before the stop
+    committed also commits before it (the stop waits for it), and one that looks later waits for the stop and
+    sees it: no recommendation made without the stop is committed after the stop. The evaluation must take it
+    before it writes any audit event, so both take the stop's lock before the ledger's and cannot deadlock.
+    SQLite (the demo) runs one writer at a time and has no advisory locks; there it is a no-op."""
+    if connection.vendor != "postgresql":
+        return
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "SELECT pg_advisory_xact_lock(%s)" if exclusive else "SELECT pg_advisory_xact_lock_shared(%s)",
+            [_STOP_LOCK_KEY],
+        )
 
 
 # --- reads -------------------------------------------------------------------------------------------------------
@@ -177,6 +197,7 @@ def ai_stop(*, actor: User, password: str, scope: str, care_team: CareTeam | Non
     signature_reauthenticate(signer=actor, password=password, record_type=RECORD_TYPE, record_id=object_id)
     try:
         with transaction.atomic():
+            ai_stop_barrier(exclusive=True)  # waits for evaluations in flight to commit
             stop = AIStop(
                 uuid=uuid.uuid4(),
                 scope=scope,

@@ -60,7 +60,7 @@ def test_reading_to_minor_delivery_and_major_review_then_patient_sees_signed_dec
 
     minor = controlled_api.get("/api/v1/recommendations/").json()["results"]
     assert len(minor) == 1
-    assert minor[0]["proposal"]["tier"] == "minor"
+    assert minor[0]["proposal"]["tier"] == "feedback"  # a maintain with no safety reason (DESIGN §2)
     assert minor[0]["status"] == "delivered"
     assert (minor[0]["action"], minor[0]["proposal"]["action"]) == ("maintain", "maintain")
     assert minor[0]["proposal"]["model_version"] == deployed_model.short_hash
@@ -79,8 +79,9 @@ def test_reading_to_minor_delivery_and_major_review_then_patient_sees_signed_dec
     portal = portal_client_for(clinician)
     queue = portal.get("/queue/")
     assert queue.status_code == 200
-    assert b"P-0003" in queue.content
-    assert b"P-0001" not in queue.content  # minor ones never reach the queue
+    proposals = queue.content.split(b"Overdue follow-ups")[0]  # the follow-ups below list every patient due
+    assert b"P-0003" in proposals
+    assert b"P-0001" not in proposals  # feedback and minor ones never reach the queue
     detail = portal.get(f"/recommendations/{rec_id}/")
     assert detail.status_code == 200
     assert b"<svg" in detail.content

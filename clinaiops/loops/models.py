@@ -17,6 +17,12 @@ class Trigger(models.TextChoices):
 class Tier(models.TextChoices):
     MINOR = "minor"
     MAJOR = "major"
+    # A *maintain* with no safety reason: delivered to the patient, never queued (governance.policy.FEEDBACK).
+    FEEDBACK = "feedback"
+
+
+# Tiers delivered to the patient when the recommendation is made, without a clinician.
+DELIVERED_AT_ONCE = frozenset({Tier.MINOR, Tier.FEEDBACK})
 
 
 class RecommendationStatus(models.TextChoices):

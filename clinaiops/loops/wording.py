@@ -13,7 +13,7 @@ _ACTION = {
 }
 
 _FACTOR_PHRASES = {
-    "sbp_mean_7d": "your average top number this week",
+    "sbp_mean_7d": "your average top number on your cuff this week",
     "sbp_excess_7d": "how far your top number is from your target",
     "dbp_mean_7d": "your average bottom number this week",
     "dbp_excess_7d": "how far your bottom number is from your target",
@@ -21,7 +21,9 @@ _FACTOR_PHRASES = {
     "frac_low_14d": "how often your readings were low",
     "sbp_slope_14d": "the direction your readings are moving",
     "adherence_14d": "how regularly you took your doses",
-    "sbp_sd_14d": "how much your readings vary",
+    "sbp_sd_14d": "how much your cuff readings vary",
+    "wearable_sbp_mean_7d": "your wearable's estimates this week",
+    "wearable_readings_7d": "how often your wearable took a reading",
     "current_step": "the medicine step you are on",
     "days_since_change": "the time since your last change",
 }
@@ -32,7 +34,7 @@ def patient_reason(
 ) -> str:
     sbp, dbp = round(features["sbp_mean_7d"]), round(features["dbp_mean_7d"])
     parts = [
-        f"Your home readings this week averaged {sbp}/{dbp}; your target is below {target[0]}/{target[1]}.",
+        f"Your home cuff readings this week averaged {sbp}/{dbp}; your target is below {target[0]}/{target[1]}.",
         f"The suggestion is to {_ACTION[action]}" + (f" ({regimen_label(to_step)})." if action != "maintain" else "."),
     ]
     phrases = [

@@ -243,6 +243,8 @@ def build(request: BuildRequest) -> ReportDocument:
             "summary": (
                 "Every condition for delivery without review held."
                 if rec.tier == "minor"
+                else "No change was proposed and no safety reason held, so it was delivered as feedback."
+                if rec.tier == "feedback"
                 else "At least one condition for delivery without review failed, so a clinician had to decide."
             ),
         },

@@ -53,7 +53,7 @@ def arm_performance(
         predictions=Count("pk"),
         decisions=Count("pk", filter=Q(decided_at__isnull=False)),
         overridden=Count("pk", filter=Q(overridden=True)),
-        settled=Count("pk", filter=Q(decided_at__isnull=False) | Q(tier="minor")),
+        settled=Count("pk", filter=Q(decided_at__isnull=False) | Q(tier__in=("minor", "feedback"))),
         adverse=Count("pk", filter=Q(advice_delivered_at__isnull=False, adverse_outcome=True)),
     )
     return ArmPerformance(arm=arm, **totals)

@@ -1,6 +1,7 @@
 from __future__ import annotations
 
 from governance.policy import (
+    FEEDBACK,
     MAJOR,
     MINOR,
     EffectiveBounds,
@@ -45,6 +46,32 @@ def test_each_failed_condition_makes_the_proposal_major_and_is_named() -> None:
         assert reason in decision.reasons
     disabled = EffectiveBounds(**{**DEFAULT.__dict__, "autonomy_enabled": False})
     assert proposal_tier(_input(), disabled).reasons == ("autonomy_disabled",)
+
+
+def test_a_maintain_without_a_safety_reason_is_feedback_whatever_its_confidence_or_reading_count() -> None:
+    # DESIGN §2: "Maintain with no safety reason is delivered as feedback; it never fills the review queue."
+    for quiet in (_input(to_step=2), _input(to_step=2, confidence=0.41), _input(to_step=2, recent_readings=1)):
+        assert proposal_tier(quiet, DEFAULT) == proposal_tier(quiet, DEFAULT)
+        assert proposal_tier(quiet, DEFAULT).tier == FEEDBACK
+        assert proposal_tier(quiet, DEFAULT).reasons == ()
+    disabled = EffectiveBounds(**{**DEFAULT.__dict__, "autonomy_enabled": False})
+    assert proposal_tier(_input(to_step=2), disabled).tier == FEEDBACK
+    # Above target, but not well above: still feedback (the clinician's own rule titrates at +10 mmHg).
+    assert proposal_tier(_input(to_step=2, sbp_excess=19.9, dbp_excess=9.9), DEFAULT).tier == FEEDBACK
+
+
+def test_a_maintain_with_a_safety_reason_still_goes_to_a_clinician() -> None:
+    narrowed = EffectiveBounds(**{**DEFAULT.__dict__, "max_step": 1})  # the current step 2 is now out of range
+    cases = {
+        "open_safety_alert": (_input(to_step=2, open_safety_alert=True), DEFAULT),
+        "autonomy_paused": (_input(to_step=2, autonomy_paused=True), DEFAULT),
+        "outside_step_range": (_input(to_step=2), narrowed),
+        "uncontrolled_bp": (_input(to_step=2, sbp_excess=20.0), DEFAULT),
+    }
+    for reason, (proposal, bounds) in cases.items():
+        decision = proposal_tier(proposal, bounds)
+        assert decision.tier == MAJOR, reason
+        assert reason in decision.reasons
 
 
 def test_confidence_exactly_at_the_bound_is_enough() -> None:

@@ -31,7 +31,7 @@ from inference.models import ModelVersion
 from inference.monitoring.models import PredictionLog
 from tests.conftest import audit_actions, readings_add
 
-CONTROLLED = [(121, 77)] * 8  # enough readings at target: a confident "maintain", delivered on its own
+CONTROLLED = [(121, 77)] * 8  # enough readings at target: a "maintain", delivered on its own as feedback
 NON_SAFETY_PERSONAS = ("clinician", "unassigned_clinician", "ml_engineer", "compliance_officer", "patient_user")
 
 
@@ -225,7 +225,7 @@ def test_a_clinic_stop_holds_for_that_clinic_only_and_a_global_one_for_everyone(
     _assert_rules_only_for_review(evaluation_run(patient=patient))
     elsewhere = evaluation_run(patient=other_patient)
     assert elsewhere is not None and elsewhere.arm != "rules_only"
-    assert (elsewhere.status, elsewhere.tier) == ("delivered", "minor")  # the other clinic keeps its autonomy
+    assert (elsewhere.status, elsewhere.tier) == ("delivered", "feedback")  # the other clinic keeps its AI
 
     _stop_everyone(safety_officer, password)
     tomorrow = timezone.now() + timedelta(days=1)
@@ -280,7 +280,7 @@ def test_resuming_restores_autonomy_within_bounds(
     assert ai_stop_in_force(patient=patient) is None
     again = evaluation_run(patient=patient, as_of=timezone.now() + timedelta(days=1))
     assert again is not None
-    assert (again.status, again.tier, again.arm) == ("delivered", "minor", "production")
+    assert (again.status, again.tier, again.arm) == ("delivered", "feedback", "production")
     visible = api_client_for(patient.user).get("/api/v1/recommendations/").json()["results"]
     assert [(item["id"], item["status"]) for item in visible] == [(again.pk, "delivered"), (first.pk, "superseded")]
 
@@ -335,3 +335,61 @@ def test_resuming_a_stop_that_does_not_exist_answers_404(
         reverse("portal:ai-resume", args=[999]), {"reason": "x", "password": password}
     )
     assert response.status_code == 404
+
+
+@pytest.mark.skipif(connection.vendor != "postgresql", reason="concurrent transactions need a server database")
+def test_a_stop_signed_while_an_evaluation_is_storing_waits_for_it_so_nothing_lands_after_the_stop_without_it(
+    transactional_db: None,
+    patient: Patient,
+    deployed_model: ModelVersion,
+    safety_officer: User,
+    password: str,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    import threading
+
+    from django.db import connections
+
+    readings_add(patient, CONTROLLED)
+    storing, release = threading.Event(), threading.Event()
+    original = evaluation_service._recommendation_create
+
+    def slow_store(**kwargs: Any) -> Recommendation:
+        storing.set()  # past its last look at the stop, inside its transaction
+        assert release.wait(10)
+        return original(**kwargs)
+
+    monkeypatch.setattr(evaluation_service, "_recommendation_create", slow_store)
+    stopped: list[AIStop] = []
+
+    def evaluate() -> None:
+        try:
+            evaluation_run(patient=Patient.objects.get(pk=patient.pk))
+        finally:
+            connections.close_all()
+
+    def stop() -> None:
+        try:
+            stopped.append(_stop_everyone(safety_officer, password))
+        finally:
+            connections.close_all()
+
+    evaluating = threading.Thread(target=evaluate)
+    evaluating.start()
+    assert storing.wait(30)
+    stopping = threading.Thread(target=stop)
+    stopping.start()
+    stopping.join(1.0)
+    assert stopping.is_alive(), "the stop must wait for the evaluation in flight"
+    release.set()
+    evaluating.join(30)
+    stopping.join(30)
+    assert stopped and ai_stop_in_force(patient=patient) is not None
+    rec = Recommendation.objects.get(patient=patient)
+    events = {e.action: e.seq for e in AuditEvent.objects.filter(action__in=["recommendation.created", "ai.stopped"])}
+    assert events["recommendation.created"] < events["ai.stopped"], "the evaluation committed before the stop"
+    assert "ai_stopped" not in rec.tier_reasons
+    # After the stop, evaluations use the rules alone.
+    monkeypatch.setattr(evaluation_service, "_recommendation_create", original)
+    later = evaluation_run(patient=Patient.objects.get(pk=patient.pk), as_of=timezone.now() + timedelta(days=1))
+    assert later is not None and later.tier_reasons == ["ai_stopped"]

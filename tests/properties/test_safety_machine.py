@@ -447,7 +447,9 @@ def machine_for(world: World) -> type[RuleBasedStateMachine]:
                 alerts_escalate()
             elif op == "acknowledge":
                 for alert in Alert.objects.filter(patient=patient, kind__in=SAFETY_KINDS, status=AlertStatus.OPEN):
-                    alert_acknowledge(alert=alert, actor=world.clinician)
+                    alert_acknowledge(
+                        alert=alert, actor=world.clinician, disposition="contacted_patient", note="Called the patient"
+                    )
             else:
                 open_alert = Alert.objects.filter(
                     patient=patient, kind__in=SAFETY_KINDS, status=AlertStatus.OPEN
@@ -628,15 +630,20 @@ def machine_for(world: World) -> type[RuleBasedStateMachine]:
                     continue
                 bounds = effective_bounds_of(rec.bounds, rec.policy)
                 problems = []
-                if rec.tier != Tier.MINOR:
+                # Feedback (DESIGN §2): a maintain with no safety reason; it changes nothing, so confidence and the
+                # autonomy switch, which govern changes, do not apply to it.
+                feedback = rec.tier == Tier.FEEDBACK
+                if rec.tier not in (Tier.MINOR, Tier.FEEDBACK):
                     problems.append(f"tier {rec.tier}")
+                if feedback and rec.to_step != rec.from_step:
+                    problems.append("feedback that changes the step")
                 if abs(rec.to_step - rec.from_step) > bounds.max_step_change:
                     problems.append("step change over bound")
                 if not bounds.min_step <= rec.to_step <= bounds.max_step:
                     problems.append("outside step range")
-                if rec.confidence < bounds.min_confidence:
+                if not feedback and rec.confidence < bounds.min_confidence:
                     problems.append("confidence under the minimum")
-                if not bounds.autonomy_enabled:
+                if not feedback and not bounds.autonomy_enabled:
                     problems.append("autonomy disabled")
                 if rec.arm == RULES_ONLY_ARM:
                     problems.append("rules only")
@@ -684,7 +691,9 @@ def machine_for(world: World) -> type[RuleBasedStateMachine]:
                     sha, arm, policy_version
                 )  # fmt: skip
                 delivered_by = (
-                    AuditAction.RECOMMENDATION_DELIVERED if tier == Tier.MINOR else AuditAction.REVIEW_DECIDED
+                    AuditAction.RECOMMENDATION_DELIVERED
+                    if tier in (Tier.MINOR, Tier.FEEDBACK)
+                    else AuditAction.REVIEW_DECIDED
                 )
                 assert delivered_by in seen, f"recommendation {pk}: no {delivered_by} event"
 
@@ -735,7 +744,7 @@ def machine_for(world: World) -> type[RuleBasedStateMachine]:
 
 def _second_model(deployed: ModelVersion, ml_engineer: User, safety_officer: User) -> ModelVersion:
     """Another approved version (stronger regularisation, different ONNX bytes), as tests/monitoring trains it."""
-    run = training_run_create(actor=ml_engineer, snapshot=deployed.training_run.snapshot, params={"C": 0.3}, seed=11)
+    run = training_run_create(actor=ml_engineer, snapshot=deployed.training_run.snapshot, params={"C": 0.95}, seed=11)
     version = model_version_for_run(training_run_execute(run_id=run.pk))
     assert version is not None and version.sha256 != deployed.sha256
     return model_approve(version, ml_engineer, safety_officer)

@@ -32,14 +32,21 @@ from clinaiops.care.selectors import alerts_open_for, readings_recent
 from clinaiops.core.errors import Conflict
 from clinaiops.core.models import User
 from clinaiops.core.regimen import MAX_STEP, MIN_STEP
-from clinaiops.loops.models import Recommendation, RecommendationStatus, ReviewDecision, Tier, Trigger
+from clinaiops.loops.models import (
+    DELIVERED_AT_ONCE,
+    Recommendation,
+    RecommendationStatus,
+    ReviewDecision,
+    Tier,
+    Trigger,
+)
 from clinaiops.loops.services.transitions import recommendation_transition
 from clinaiops.loops.wording import patient_reason
 from governance.models import ApprovalPolicy, AutonomyBounds
 from governance.policy import TierInput, proposal_tier
 from governance.selectors import autonomy_bounds_current, effective_bounds_of
 from governance.services import approval_policy_current
-from governance.stop import ai_stop_in_force
+from governance.stop import ai_stop_barrier, ai_stop_in_force
 from inference.artifacts import ArtifactMissing, ArtifactTampered
 from inference.feature_source import features_for_patient
 from inference.features import FEATURE_SET_VERSION
@@ -249,7 +256,13 @@ def _ai_stopped_proposal(*, patient: Patient, routed_arm: str, stop_id: int) -> 
 
 
 def _tiered(
-    proposal: _Proposal, *, patient: Patient, as_of: datetime, policy: ApprovalPolicy, bounds: AutonomyBounds | None
+    proposal: _Proposal,
+    *,
+    patient: Patient,
+    as_of: datetime,
+    policy: ApprovalPolicy,
+    bounds: AutonomyBounds | None,
+    features: dict[str, float],
 ) -> _Proposal:
     if proposal.arm == RULES_ONLY_ARM:
         return proposal
@@ -264,6 +277,8 @@ def _tiered(
             open_safety_alert=alerts_open_for(patient=patient).exists(),
             autonomy_paused=patient.autonomy_paused,
             recent_readings=recent_readings,
+            sbp_excess=features["sbp_excess_7d"],
+            dbp_excess=features["dbp_excess_7d"],
         ),
         effective_bounds_of(bounds, policy),
     )
@@ -315,7 +330,7 @@ def _recommendation_create(
     records, after superseding what it replaces. The one place a recommendation is made. Caller holds the
     transaction and the patient's lock."""
     _supersede_open(patient)
-    minor = proposal.tier == Tier.MINOR
+    minor = proposal.tier in DELIVERED_AT_ONCE
     rec = Recommendation.objects.create(
         patient=patient,
         created_at=as_of,
@@ -363,7 +378,13 @@ def _recommendation_create(
         action=AuditAction.RECOMMENDATION_DELIVERED if minor else AuditAction.RECOMMENDATION_QUEUED,
         object_type="recommendation",
         object_id=rec.pk,
-        system_reason="minor_within_bounds" if minor else proposal.queued_reason,
+        system_reason=(
+            "maintain_feedback"
+            if proposal.tier == Tier.FEEDBACK
+            else "minor_within_bounds"
+            if minor
+            else proposal.queued_reason
+        ),
         payload={"patient_id": patient.pk},
     )
     if proposal.arm == RULES_ONLY_ARM:
@@ -432,6 +453,8 @@ def _evaluate(*, patient: Patient, trigger: str, as_of: datetime, actor: User | 
     with transaction.atomic():  # a savepoint when nested
         # Serialize evaluations of this patient, so the checks below and the supersede all see one state.
         Patient.objects.select_for_update().filter(pk=patient.pk).first()
+        # Before any audit event: a stop committing now waits for this transaction, or this waits for the stop.
+        ai_stop_barrier(exclusive=False)
         if proposal.integrity_failure == "integrity_hold":
             model_integrity_hold_seen(version=version)
         elif proposal.integrity_failure:
@@ -443,7 +466,7 @@ def _evaluate(*, patient: Patient, trigger: str, as_of: datetime, actor: User | 
         decided = _decision_awaiting_response(patient)
         if decided is None or trigger != Trigger.ON_DEMAND:
             bounds = autonomy_bounds_current(patient=patient)
-            tiered = _tiered(proposal, patient=patient, as_of=as_of, policy=policy, bounds=bounds)
+            tiered = _tiered(proposal, patient=patient, as_of=as_of, policy=policy, bounds=bounds, features=features)
             # Checked again here, under the patient's lock and right before storing: a stop signed while this
             # evaluation was under way (queued, scoring) holds for it too.
             if (stop := ai_stop_in_force(patient=patient)) is not None:

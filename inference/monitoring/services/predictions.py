@@ -11,8 +11,8 @@ from inference.models import Arm, ModelVersion, ServingPointer
 from inference.monitoring.models import PredictionLog, ShadowScore
 from inference.monitoring.tasks import canary_breaker_check_task
 
-# clinaiops.loops.models.Tier.MINOR: a minor proposal reaches the patient when it is made.
-_MINOR = "minor"
+# clinaiops.loops.models.DELIVERED_AT_ONCE: a minor or feedback proposal reaches the patient when it is made.
+_DELIVERED_AT_ONCE = frozenset({"minor", "feedback"})
 
 
 def prediction_log_record(
@@ -45,7 +45,7 @@ def prediction_log_record(
         proposed_step=proposed_step,
         tier=tier,
         created_at=created_at,
-        advice_delivered_at=created_at if tier == _MINOR else None,
+        advice_delivered_at=created_at if tier in _DELIVERED_AT_ONCE else None,
     )
 
 
