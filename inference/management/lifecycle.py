@@ -9,11 +9,11 @@ from django.core.management.base import CommandError
 from clinaiops.core.errors import ApplicationError
 from clinaiops.core.models import User
 from inference.gates.outcome import GateOutcome
-from inference.models import ModelVersion
-from inference.selectors import model_version_latest
+from inference.models import Arm, ModelVersion
+from inference.selectors import model_version_latest, serving_version
 from inference.services.registry import model_version_find
 
-VERSION_HELP = "model hash or a unique prefix (≥6 characters), or 'latest'"
+VERSION_HELP = "model hash or a unique prefix (≥6 characters), 'latest', or an arm: 'production', 'canary', 'shadow'"
 LISTED = 12  # failures and findings shown in a gates table before "… and N more"
 
 
@@ -28,6 +28,11 @@ def version_from_argument(value: str) -> ModelVersion:
         if version is None:
             raise CommandError("there is no model version yet; run `manage.py train` first")
         return version
+    if value in Arm.values:
+        serving = serving_version(arm=value)
+        if serving is None:
+            raise CommandError(f"no model version serves {value}; `manage.py promote` puts one there")
+        return serving
     try:
         return model_version_find(value)
     except ApplicationError as exc:
