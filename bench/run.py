@@ -63,10 +63,11 @@ def main() -> None:
     parser.add_argument("--quick", action="store_true")
     parser.add_argument("--drift-python", default=str(ROOT / ".venv-bench" / "bin" / "python"))
     parser.add_argument("--only", default="",
-                        help="comma-separated: web,history,scoring,drift,audit,export,modelcard,celery")  # fmt: skip
+                        help="comma-separated: web,history,scoring,drift,audit,export,modelcard,celery,"
+                             "simulate")  # fmt: skip
     args = parser.parse_args()
     wanted = set(filter(None, args.only.split(","))) or {"web", "history", "scoring", "drift", "audit", "export",
-                                                          "modelcard", "celery"}  # fmt: skip
+                                                          "modelcard", "celery", "simulate"}  # fmt: skip
 
     if not pg.server_reachable():
         sys.exit(f"PostgreSQL does not answer at {pg.ADMIN_URL} (make services)")
@@ -154,6 +155,11 @@ def main() -> None:
                 card_env = {**base_env, "BENCH_DATABASE_URL": pg.db_url(database("modelcard", from_template=True))}
                 reports.append(_run("model card PDF vs decision-record PDF", [python, "bench/model_card_bench.py"],
                                     card_env, timeout=900))  # fmt: skip
+            if "simulate" in wanted:  # its own throwaway SQLite database (manage.py simulate); quick: fewer patients
+                simulate_env = {**base_env, **({"BENCH_SIMULATE_PATIENTS": "20", "BENCH_SIMULATE_DAYS": "21"}
+                                               if args.quick else {})}  # fmt: skip
+                reports.append(_run("simulate: patient-days/s vs the pure simulator",
+                                    [python, "bench/bench_simulate.py"], simulate_env, timeout=1800))  # fmt: skip
     finally:
         for name in created:
             pg.db_drop(name)
