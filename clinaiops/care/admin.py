@@ -9,6 +9,7 @@ from django.contrib import admin
 from django.forms import ModelForm
 from django.http import HttpRequest
 
+from clinaiops.care.escalation_chain import escalation_chain_set
 from clinaiops.care.models import Alert, CareTeam, Patient
 from clinaiops.care.services import (
     PatientIdentifiers,
@@ -29,6 +30,31 @@ class ClinicianForm(forms.Form):
 
 class CareTeamChoiceForm(forms.Form):
     care_team = forms.ModelChoiceField(queryset=CareTeam.objects.order_by("name"))
+
+
+class EscalationChainForm(forms.Form):
+    """A care team's escalation chain (issue 11): usernames in order; empty means the team's clinicians in the
+    order they joined. The lead comes last whatever the order."""
+
+    members = forms.CharField(
+        required=False, help_text="Usernames in escalation order, separated by commas (empty: joining order)."
+    )
+    lead = forms.ModelChoiceField(
+        queryset=User.objects.filter(role=Role.CLINICIAN).order_by("username"), required=False, label="Team lead"
+    )
+
+    def clean_members(self) -> list[User]:
+        names = [name.strip() for name in (self.cleaned_data.get("members") or "").split(",") if name.strip()]
+        users = {user.username: user for user in User.objects.filter(username__in=names)}
+        unknown = [name for name in names if name not in users]
+        if unknown:
+            raise forms.ValidationError(f"{len(unknown)} of the usernames are not accounts.")
+        return [users[name] for name in names]
+
+
+def _chain_set(actor: User, team: CareTeam, data: dict[str, Any]) -> bool:
+    escalation_chain_set(actor=actor, team=team, members=data["members"], lead=data["lead"])
+    return True
 
 
 def _member_add(actor: User, team: CareTeam, data: dict[str, Any]) -> bool:
@@ -70,10 +96,14 @@ class CareTeamAdmin(_CreatedThroughService, ReadOnlyModelAdmin):
             name="member_remove", description="Remove a clinician from the care team", form_class=ClinicianForm,
             apply=_member_remove,
         ),
+        service_action(
+            name="escalation_chain_set", description="Set the escalation chain and team lead",
+            form_class=EscalationChainForm, apply=_chain_set,
+        ),
     ]  # fmt: skip
 
     def get_fields(self, request: HttpRequest, obj: Any = None) -> Any:
-        return ("name",) if obj is None else ("name", "members")
+        return ("name",) if obj is None else ("name", "members", "lead")
 
     def save_model(self, request: HttpRequest, obj: CareTeam, form: Any, change: bool) -> None:
         assert isinstance(request.user, User)
@@ -149,5 +179,7 @@ class PatientAdmin(_CreatedThroughService, ReadOnlyModelAdmin):
 class AlertAdmin(ReadOnlyModelAdmin):
     """Alerts are acknowledged in the portal by the people responsible for them, never here."""
 
-    list_display = ("patient", "kind", "priority", "status", "opened_at")
+    list_display = ("patient", "kind", "priority", "status", "owner", "escalation_step", "opened_at")
     list_filter = ("kind", "priority", "status")
+    # The acknowledgement note is clinician free text: it is read on the portal's audited alert page only.
+    exclude = ("acknowledgement_note",)

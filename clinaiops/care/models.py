@@ -20,9 +20,32 @@ from clinaiops.core.regimen import MAX_STEP, MIN_STEP, regimen_label
 class CareTeam(models.Model):
     name = models.CharField(max_length=100, unique=True)
     members = models.ManyToManyField(settings.AUTH_USER_MODEL, related_name="care_teams", blank=True)
+    # The last person an unacknowledged P0 alert escalates to (clinaiops/care/escalation_chain.py).
+    lead = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.PROTECT, related_name="care_teams_led"
+    )
 
     def __str__(self) -> str:
         return self.name
+
+
+class EscalationChainMember(models.Model):
+    """One place on a care team's escalation chain: who an unacknowledged P0 alert goes to next, in `position`
+    order. A team with no rows uses its clinicians in the order they joined; the lead always comes last."""
+
+    team = models.ForeignKey(CareTeam, on_delete=models.CASCADE, related_name="escalation_chain")
+    user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+")
+    position = models.PositiveSmallIntegerField()
+
+    class Meta:
+        ordering = ["team", "position"]
+        constraints = [
+            models.UniqueConstraint(fields=["team", "position"], name="escalation_chain_one_per_position"),
+            models.UniqueConstraint(fields=["team", "user"], name="escalation_chain_once_per_user"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.team_id}#{self.position}: {self.user_id}"
 
 
 class Sex(models.TextChoices):
@@ -156,6 +179,27 @@ class AlertStatus(models.TextChoices):
     RESOLVED = "resolved"
 
 
+class AlertDisposition(models.TextChoices):
+    """What the person who acknowledged an alert did about it. The first four close a clinical (safety) alert;
+    the access ones close a security (break-glass) alert; "other" needs the note to say what."""
+
+    CONTACTED_PATIENT = "contacted_patient", "Contacted the patient"
+    ADVISED_EMERGENCY = "advised_emergency", "Advised the emergency department"
+    FALSE_READING = "false_reading", "False reading (device or technique)"
+    ACCESS_JUSTIFIED = "access_justified", "Access was justified"
+    ACCESS_REFERRED = "access_referred", "Access not justified: referred to the privacy officer"
+    OTHER = "other", "Other (say what in the note)"
+
+
+CLINICAL_DISPOSITIONS = (
+    AlertDisposition.CONTACTED_PATIENT,
+    AlertDisposition.ADVISED_EMERGENCY,
+    AlertDisposition.FALSE_READING,
+    AlertDisposition.OTHER,
+)
+SECURITY_DISPOSITIONS = (AlertDisposition.ACCESS_JUSTIFIED, AlertDisposition.ACCESS_REFERRED, AlertDisposition.OTHER)
+
+
 class Alert(models.Model):
     patient = models.ForeignKey(Patient, on_delete=models.PROTECT, related_name="alerts")
     kind = models.CharField(max_length=32, choices=AlertKind.choices)
@@ -166,6 +210,18 @@ class Alert(models.Model):
     escalated_at = models.DateTimeField(null=True, blank=True)
     acknowledged_at = models.DateTimeField(null=True, blank=True)
     acknowledged_by = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.PROTECT)
+    # Who must act now: the person the escalation chain last notified (clinaiops/loops/services/escalation.py).
+    # `escalation_step` counts the people of the chain notified so far (1 once the first was, at opening);
+    # `escalated_at` is the time of the last step. Once the chain is spent the whole care team is notified and
+    # `escalation_done` stops the sweep.
+    owner = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.PROTECT, related_name="alerts_owned"
+    )
+    escalation_step = models.PositiveSmallIntegerField(default=0)
+    escalation_done = models.BooleanField(default=False)
+    disposition = models.CharField(max_length=32, choices=AlertDisposition.choices, blank=True)
+    # Clinician free text, encrypted at rest (DESIGN §6); the ledger holds only its keyed digest.
+    acknowledgement_note = EncryptedTextField(blank=True, default="")
     # A break-glass alert names the grant it reports: who opened emergency access, why, and until when.
     break_glass_grant = models.ForeignKey(
         "BreakGlassGrant", null=True, blank=True, on_delete=models.PROTECT, related_name="alerts"
@@ -256,3 +312,43 @@ class BreakGlassGrant(models.Model):
 
     def __str__(self) -> str:
         return f"break-glass {self.user_id} → {self.patient_id}"
+
+
+class NotificationKind(models.TextChoices):
+    ALERT_ASSIGNED = "alert_assigned", "A new alert is yours"
+    ALERT_ESCALATED = "alert_escalated", "An alert was escalated to you"
+    ALERT_TEAM = "alert_team", "An alert is still unacknowledged: the whole care team is notified"
+    SECURITY_ALERT = "security_alert", "A security alert needs checking"
+
+
+class NotificationInbox(models.TextChoices):
+    CLINICAL = "clinical", "Clinical"
+    SECURITY = "security", "Security"
+
+
+class Notification(models.Model):
+    """One message in a user's portal inbox. The inbox is the channel of record: the row is written in the
+    transaction of the change it reports, and the external channels (email, a pager) are sent after commit
+    (clinaiops/care/notifications.py). It names the alert, never the patient's identifiers."""
+
+    recipient = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="notifications")
+    kind = models.CharField(max_length=32, choices=NotificationKind.choices)
+    inbox = models.CharField(max_length=16, choices=NotificationInbox.choices)
+    alert = models.ForeignKey(Alert, null=True, blank=True, on_delete=models.PROTECT, related_name="notifications")
+    created_at = models.DateTimeField()
+    read_at = models.DateTimeField(null=True, blank=True)
+    # The NOTIFIERS channels this notice reached (comma-separated names), and when all of them had: a channel that
+    # failed is tried again by the escalation sweep, up to NOTIFICATION_MAX_ATTEMPTS times.
+    delivered_channels = models.CharField(max_length=200, blank=True, default="")
+    delivered_at = models.DateTimeField(null=True, blank=True)
+    delivery_attempts = models.PositiveSmallIntegerField(default=0)
+
+    class Meta:
+        ordering = ["-created_at", "-pk"]
+        indexes = [
+            models.Index(fields=["recipient", "inbox", "read_at"]),
+            models.Index(fields=["delivered_at", "created_at"]),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.kind} → {self.recipient_id}"

@@ -12,19 +12,25 @@ from clinaiops.audit.digests import audit_digest
 from clinaiops.audit.models import AuditAction
 from clinaiops.audit.services import audit_record, audit_record_denied
 from clinaiops.care.access import care_access_for, care_team_clinician_require
+from clinaiops.care.escalation_chain import escalation_chain_for
 from clinaiops.care.models import (
+    CLINICAL_DISPOSITIONS,
+    SECURITY_DISPOSITIONS,
     Alert,
+    AlertDisposition,
     AlertKind,
     AlertPriority,
     AlertStatus,
     BreakGlassGrant,
     CareTeam,
     DoseLog,
+    NotificationKind,
     Patient,
     Reading,
     RegimenChange,
     Symptom,
 )
+from clinaiops.care.notifications import alert_notify
 from clinaiops.care.validation import reading_problems, target_problems
 from clinaiops.core.crypto.blind_index import KIND_MRN, blind_index_candidates, mrn_normalise
 from clinaiops.core.errors import Conflict, InvalidTransition, NotFound, PermissionRefused, ValidationFailed
@@ -313,7 +319,19 @@ def alert_open(*, patient: Patient, kind: AlertKind, reading: Reading | None, no
     existing = Alert.objects.filter(patient=patient, kind=kind, status=AlertStatus.OPEN).first()
     if existing is not None:
         return existing, False
-    alert = Alert.objects.create(patient=patient, kind=kind, priority=AlertPriority.P0, reading=reading, opened_at=now)
+    # The first person on the care team's escalation chain owns it from the start and is told at once; the sweep
+    # moves it along the chain (clinaiops/loops/services/escalation.py).
+    chain = escalation_chain_for(team=patient.care_team)
+    owner = chain[0] if chain else None
+    alert = Alert.objects.create(
+        patient=patient,
+        kind=kind,
+        priority=AlertPriority.P0,
+        reading=reading,
+        opened_at=now,
+        owner=owner,
+        escalation_step=1 if owner else 0,
+    )
     audit_record(
         action=AuditAction.ALERT_OPENED,
         object_type="alert",
@@ -321,7 +339,21 @@ def alert_open(*, patient: Patient, kind: AlertKind, reading: Reading | None, no
         system_reason="safety_rule",
         payload={"patient_id": patient.pk, "kind": str(kind), "reading_id": reading.pk if reading else None},
     )
+    if owner is not None:
+        _alert_notified(alert=alert, recipients=[owner], kind=NotificationKind.ALERT_ASSIGNED, step=1)
     return alert, True
+
+
+def _alert_notified(*, alert: Alert, recipients: list[User], kind: NotificationKind, step: int) -> None:
+    """Notify and audit who was told (ids only), inside the caller's transaction."""
+    alert_notify(recipients=recipients, kind=kind, alert=alert)
+    audit_record(
+        action=AuditAction.ALERT_NOTIFIED,
+        object_type="alert",
+        object_id=alert.pk,
+        system_reason=str(kind),
+        payload={"patient_id": alert.patient_id, "recipient_ids": sorted({u.pk for u in recipients}), "step": step},
+    )
 
 
 def _alert_acknowledge_require(*, alert: Alert, actor: User) -> None:
@@ -340,11 +372,42 @@ def _alert_acknowledge_require(*, alert: Alert, actor: User) -> None:
         raise NotFound("No such alert.")
 
 
-def alert_acknowledge(*, alert: Alert, actor: User) -> Alert:
+MIN_ACK_NOTE = 3
+MAX_ACK_NOTE = 2000
+
+
+def alert_dispositions_for(alert: Alert) -> tuple[AlertDisposition, ...]:
+    """The dispositions that can close this alert: clinical ones for a safety alert, access ones for a security
+    (break-glass) alert."""
+    return SECURITY_DISPOSITIONS if alert.kind == AlertKind.BREAK_GLASS else CLINICAL_DISPOSITIONS
+
+
+def _acknowledgement_problems(alert: Alert, disposition: str, note: str) -> dict[str, list[str]]:
+    problems: dict[str, list[str]] = {}
+    if disposition not in {str(choice) for choice in alert_dispositions_for(alert)}:
+        problems["disposition"] = ["Choose what was done about this alert."]
+    if len(note) < MIN_ACK_NOTE:
+        problems["note"] = ["Write a short note: what you did and why."]
+    elif len(note) > MAX_ACK_NOTE:
+        problems["note"] = [f"Keep it under {MAX_ACK_NOTE} characters."]
+    return problems
+
+
+def alert_acknowledge(*, alert: Alert, actor: User, disposition: str, note: str) -> Alert:
+    """The responsible person acknowledges an open alert with what was done (a disposition) and a note. Stops
+    its escalation. The note is stored encrypted; the ledger holds the disposition code and the note's digest."""
     _alert_acknowledge_require(alert=alert, actor=actor)
+    note = (note or "").strip()
+    problems = _acknowledgement_problems(alert, disposition, note)
+    if problems:
+        raise ValidationFailed("The acknowledgement is incomplete.", fields=problems)
     with transaction.atomic():
         updated = Alert.objects.filter(pk=alert.pk, status=AlertStatus.OPEN).update(
-            status=AlertStatus.ACKNOWLEDGED, acknowledged_at=timezone.now(), acknowledged_by=actor
+            status=AlertStatus.ACKNOWLEDGED,
+            acknowledged_at=timezone.now(),
+            acknowledged_by=actor,
+            disposition=disposition,
+            acknowledgement_note=note,  # encrypted by the field on the way to the database
         )
         if updated != 1:
             raise InvalidTransition("This alert is no longer open.")
@@ -353,17 +416,21 @@ def alert_acknowledge(*, alert: Alert, actor: User) -> Alert:
             object_type="alert",
             object_id=alert.pk,
             actor=actor,
-            payload={"patient_id": alert.patient_id},
+            payload={"patient_id": alert.patient_id, "disposition": disposition, "note_hmac": audit_digest(note)},
         )
     alert.refresh_from_db()
     return alert
 
 
 def autonomy_pause(*, patient: Patient, cause: str) -> None:
-    if patient.autonomy_paused:
-        return
-    Patient.objects.filter(pk=patient.pk).update(autonomy_paused=True)
+    """Pause autonomous delivery. Always a conditional UPDATE, never a check of the in-memory flag: the UPDATE takes
+    the patient's row lock, so it orders itself with `autonomy_resume` (which locks the row, then checks for open
+    alerts). Either the resume commits first and this pauses again, or this commits first and the resume then sees
+    the alert and is refused; a stale `patient` object can no longer leave autonomy running beside an open alert."""
+    paused = Patient.objects.filter(pk=patient.pk, autonomy_paused=False).update(autonomy_paused=True) == 1
     patient.autonomy_paused = True
+    if not paused:
+        return
     audit_record(
         action=AuditAction.AUTONOMY_PAUSED,
         object_type="patient",
@@ -517,6 +584,10 @@ def break_glass_open(*, actor: User, patient_code: str, reason: str) -> BreakGla
             system_reason="break_glass",
             payload={"patient_id": patient.pk, "kind": AlertKind.BREAK_GLASS, "grant_id": grant.pk},
         )
+        # A security alert goes to the clinical safety officers' security inbox, never to a clinical one.
+        officers = list(User.objects.filter(role=Role.SAFETY_OFFICER, is_active=True).order_by("pk"))
+        if officers:
+            _alert_notified(alert=alert, recipients=officers, kind=NotificationKind.SECURITY_ALERT, step=0)
     return grant
 
 

@@ -8,6 +8,7 @@ from datetime import datetime
 from django.utils import timezone
 
 from clinaiops.care.models import Patient
+from clinaiops.care.notifications import notifications_redeliver
 from clinaiops.core.task_retry import durable_task
 from clinaiops.loops.services.escalation import alerts_escalate
 from clinaiops.loops.services.evaluation import evaluation_run, patients_due_for_evaluation
@@ -59,4 +60,8 @@ def evaluations_sweep() -> int:
 
 @durable_task(name="clinaiops.loops.tasks.alerts_escalate")
 def alerts_escalate_task() -> int:
-    return alerts_escalate()
+    """Every ALERT_ESCALATION_SWEEP_SECONDS (beat): take the due escalation steps, then send again the notices a
+    lost message or a failed channel left undelivered."""
+    escalated = alerts_escalate()
+    notifications_redeliver()
+    return escalated

@@ -36,7 +36,9 @@ def test_acknowledged_and_security_alerts_do_not_escalate(
     patient: Patient, clinician: User, unassigned_clinician: User
 ) -> None:
     readings_add(patient, [(186, 112)])
-    alert_acknowledge(alert=Alert.objects.get(patient=patient), actor=clinician)
+    alert_acknowledge(
+        alert=Alert.objects.get(patient=patient), actor=clinician, disposition="contacted_patient", note="Called"
+    )
     break_glass_open(actor=unassigned_clinician, patient_code=patient.code, reason="Covering an alert tonight")
     Alert.objects.update(opened_at=timezone.now() - timedelta(hours=2))
     assert alerts_escalate_task.delay().get() == 0

@@ -14,11 +14,14 @@ from clinaiops.care.models import Alert, Patient
 from clinaiops.care.services import alert_acknowledge, autonomy_pause
 from clinaiops.core.models import User
 from clinaiops.loops.models import Recommendation
-from clinaiops.portal.views import clinical
+from clinaiops.portal.views import worklist
 from governance.services import approval_policy_revise
 from inference.models import ModelVersion
 from tests.conftest import pending_recommendation_make, readings_add
 from tests.factories import PASSWORD, PatientFactory, UserFactory
+
+# Acknowledging needs a disposition and a note (issue 11; tests/portal/test_worklist.py tests the refusals).
+ACK = {"disposition": "contacted_patient", "note": "Called the patient; repeat reading normal"}
 
 
 def _messages(response: object) -> str:
@@ -45,7 +48,7 @@ def test_clinician_acknowledges_a_safety_alert_in_the_portal(
     alert.refresh_from_db()
     assert alert.status == "open"
 
-    done = portal_client_for(clinician).post(f"/alerts/{alert.pk}/acknowledge/", follow=True)
+    done = portal_client_for(clinician).post(f"/alerts/{alert.pk}/acknowledge/", ACK, follow=True)
     assert "Alert acknowledged." in _messages(done)
     alert.refresh_from_db()
     assert (alert.status, alert.acknowledged_by) == ("acknowledged", clinician)
@@ -75,7 +78,9 @@ def test_break_glass_alerts_are_security_alerts_for_the_safety_officer_not_the_c
     assert emergency_clinician.signature_name in page
     assert "Covering a P0 alert overnight" in page
     assert f"/audit/?object_type=patient&amp;object_id={patient.pk}" in page
-    done = portal_client_for(safety_officer).post(f"/alerts/{alert.pk}/acknowledge/")
+    done = portal_client_for(safety_officer).post(
+        f"/alerts/{alert.pk}/acknowledge/", {"disposition": "access_justified", "note": "Checked with the ward"}
+    )
     assert done.status_code == 302
     alert.refresh_from_db()
     assert (alert.status, alert.acknowledged_by) == ("acknowledged", safety_officer)
@@ -95,7 +100,7 @@ def test_an_emergency_clinician_may_acknowledge_the_safety_alert_they_cover(
 ) -> None:
     readings_add(patient, [(186, 112)])
     alert = Alert.objects.get(patient=patient, kind="hypertensive_crisis")
-    assert portal_client_for(emergency_clinician).post(f"/alerts/{alert.pk}/acknowledge/").status_code == 302
+    assert portal_client_for(emergency_clinician).post(f"/alerts/{alert.pk}/acknowledge/", ACK).status_code == 302
     alert.refresh_from_db()
     assert alert.acknowledged_by == emergency_clinician
 
@@ -127,7 +132,7 @@ def test_clinician_resumes_paused_autonomy(
     # Autonomy stays paused while the crisis alert is open (issue 10): acknowledged first, then resumed.
     still_open = portal_client_for(clinician).post(f"/patients/{patient.pk}/", {"action": "resume"}, follow=True)
     assert "acknowledge it before resuming autonomy" in _messages(still_open)
-    alert_acknowledge(alert=Alert.objects.get(patient=patient, kind="hypertensive_crisis"), actor=clinician)
+    alert_acknowledge(alert=Alert.objects.get(patient=patient, kind="hypertensive_crisis"), actor=clinician, **ACK)
     assert b"Resume autonomy (I have" in portal_client_for(clinician).get(f"/patients/{patient.pk}/").content
     resumed = portal_client_for(clinician).post(f"/patients/{patient.pk}/", {"action": "resume"}, follow=True)
     assert "Autonomy resumed." in _messages(resumed)
@@ -275,7 +280,7 @@ def test_queue_pagination_labels_lead_where_they_say(
     portal_client_for: Callable[[User], Client],
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    monkeypatch.setattr(clinical, "QUEUE_PAGE_SIZE", 1)
+    monkeypatch.setattr(worklist, "QUEUE_PAGE_SIZE", 1)
     older = pending_recommendation_make(patient)
     newer_user = UserFactory(username="pat_new", role="patient")
     newer_patient = PatientFactory(user=newer_user, care_team=care_team, code="P-0009")
@@ -284,11 +289,11 @@ def test_queue_pagination_labels_lead_where_they_say(
     client = portal_client_for(clinician)
 
     first = client.get("/queue/").content.decode()
-    assert "P-0001" in first  # oldest first
-    newer_link = re.search(r'<a href="(\?page=\d+)" rel="next">newer →</a>', first)
+    assert "P-0001" in first  # equal risk: oldest first
+    newer_link = re.search(r'<a href="(\?page=\d+)" rel="next">next →</a>', first)
     assert newer_link is not None
     second = client.get("/queue/" + newer_link.group(1)).content.decode()
     assert "P-0009" in second
-    older_link = re.search(r'<a href="(\?page=\d+)" rel="prev">← older</a>', second)
+    older_link = re.search(r'<a href="(\?page=\d+)" rel="prev">← previous</a>', second)
     assert older_link is not None
     assert "P-0001" in client.get("/queue/" + older_link.group(1)).content.decode()
