@@ -61,9 +61,17 @@ class ApprovalPolicy(models.Model):
     min_confidence = models.FloatField(default=0.80)
     min_readings = models.PositiveSmallIntegerField(default=6)
     min_readings_window_days = models.PositiveSmallIntegerField(default=7)
+    # When set, a change to this policy waits for a second, different clinical safety officer (issue 11).
+    requires_second_signer = models.BooleanField(default=False)
     created_at = models.DateTimeField()
     created_by = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.PROTECT)
     signature = models.OneToOneField(Signature, null=True, blank=True, on_delete=models.PROTECT)
+    # Why this version was made, typed by the officer: encrypted at rest, a keyed digest in the ledger.
+    change_reason = EncryptedTextField(blank=True, default="")
+    # The countersignature, when the previous version required a second signer.
+    second_signature = models.OneToOneField(
+        Signature, null=True, blank=True, on_delete=models.PROTECT, related_name="+"
+    )
 
     class Meta:
         ordering = ["-version"]
@@ -71,6 +79,56 @@ class ApprovalPolicy(models.Model):
 
     def __str__(self) -> str:
         return f"approval policy v{self.version}"
+
+
+class PolicyChangeStatus(models.TextChoices):
+    PENDING = "pending", "Waiting for a second signer"
+    APPLIED = "applied", "Countersigned and in force"
+    WITHDRAWN = "withdrawn", "Withdrawn"
+
+
+class PolicyChange(models.Model):
+    """A signed approval-policy change waiting for a second signer, because the policy in force requires one.
+
+    The proposer's signature covers the version it would become (`base_version` + 1); a different clinical safety
+    officer's countersignature creates that version. If another version lands first the change cannot apply any
+    more and must be withdrawn and proposed again, so nobody countersigns a diff against a policy that is gone."""
+
+    base_policy = models.ForeignKey(ApprovalPolicy, on_delete=models.PROTECT, related_name="+")
+    values = models.JSONField()  # every policy setting of the proposed version
+    requires_second_signer = models.BooleanField()
+    reason = EncryptedTextField()
+    proposed_by = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+")
+    proposed_at = models.DateTimeField()
+    proposer_signature = models.OneToOneField(Signature, on_delete=models.PROTECT, related_name="+")
+    status = models.CharField(max_length=16, choices=PolicyChangeStatus.choices, default=PolicyChangeStatus.PENDING)
+    decided_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.PROTECT, related_name="+"
+    )
+    decided_at = models.DateTimeField(null=True, blank=True)
+    decision_signature = models.OneToOneField(
+        Signature, null=True, blank=True, on_delete=models.PROTECT, related_name="+"
+    )
+    withdraw_reason = EncryptedTextField(blank=True, default="")
+    policy = models.OneToOneField(
+        ApprovalPolicy, null=True, blank=True, on_delete=models.PROTECT, related_name="pending_change"
+    )
+
+    class Meta:
+        ordering = ["-proposed_at"]
+        constraints = [
+            # One change waits at a time: two pending diffs against the same version could not both apply.
+            models.UniqueConstraint(
+                fields=["status"], condition=models.Q(status="pending"), name="policy_change_one_pending"
+            ),
+            models.CheckConstraint(
+                condition=~models.Q(status="applied") | models.Q(policy__isnull=False),
+                name="policy_change_applied_has_policy",
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"policy change {self.pk} ({self.status})"
 
 
 class AutonomyBounds(models.Model):

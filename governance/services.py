@@ -16,9 +16,16 @@ from clinaiops.care.access import care_team_clinician_require
 from clinaiops.care.models import Patient
 from clinaiops.care.services import administrator_require
 from clinaiops.core.canonical import canonical_sha256
-from clinaiops.core.errors import PermissionRefused, ValidationFailed
+from clinaiops.core.errors import Conflict, InvalidTransition, NotFound, PermissionRefused, ValidationFailed
 from clinaiops.core.models import Role, User
-from governance.models import ApprovalPolicy, AutonomyBounds, Signature, SignatureMeaning
+from governance.models import (
+    ApprovalPolicy,
+    AutonomyBounds,
+    PolicyChange,
+    PolicyChangeStatus,
+    Signature,
+    SignatureMeaning,
+)
 from governance.policy import BOUND_LIMITS, EffectiveBounds, bounds_violations
 from governance.selectors import policy_ceiling
 
@@ -212,18 +219,29 @@ POLICY_FIELDS: dict[str, tuple[float, float]] = {
 
 
 def policy_content(policy: ApprovalPolicy) -> dict[str, Any]:
-    return {"version": policy.version, **{name: getattr(policy, name) for name in POLICY_FIELDS}}
+    """What a policy version's signature covers: its settings, whether later changes need a second signer and
+    why it was made. (Versions signed before migration governance 0004 covered the settings only.)"""
+    return {
+        "version": policy.version,
+        **{name: getattr(policy, name) for name in POLICY_FIELDS},
+        "requires_second_signer": policy.requires_second_signer,
+        "reason": policy.change_reason,
+    }
 
 
-def approval_policy_revise(*, actor: User, changes: dict[str, Any], password: str) -> ApprovalPolicy:
-    """Create the next policy version from the current one with `changes`, signed by a clinical safety
-    officer. Policies are never edited in place; every recommendation keeps the version that tiered it."""
+def _policy_editor_require(actor: User) -> None:
     if actor.role != Role.SAFETY_OFFICER:
         audit_record_denied(
             action=AuditAction.POLICY_CREATED, object_type="approval_policy", actor=actor, reason="not_safety_officer"
         )
         raise PermissionRefused("Only a clinical safety officer can change the approval policy.")
-    current = approval_policy_current()
+
+
+def approval_policy_values_check(
+    *, current: ApprovalPolicy, changes: dict[str, Any], requires_second_signer: bool | None = None
+) -> tuple[dict[str, Any], bool]:
+    """The settings of the next version (`current` with `changes`) and its second-signer flag; refuses values
+    outside POLICY_FIELDS' ranges and a change that changes nothing. Also what the portal's preview runs."""
     problems: dict[str, list[str]] = {}
     values = {name: getattr(current, name) for name in POLICY_FIELDS}
     for name, raw in changes.items():
@@ -243,14 +261,41 @@ def approval_policy_revise(*, actor: User, changes: dict[str, Any], password: st
         problems.setdefault("min_step", []).append("The lowest step must not be above the highest step.")
     if problems:
         raise ValidationFailed("The policy change was not saved.", fields=problems)
-    if all(values[name] == getattr(current, name) for name in POLICY_FIELDS):
+    flag = current.requires_second_signer if requires_second_signer is None else requires_second_signer
+    if flag == current.requires_second_signer and all(values[name] == getattr(current, name) for name in POLICY_FIELDS):
         raise ValidationFailed("Nothing changed.", fields={"__all__": ["Change at least one setting."]})
+    return values, flag
+
+
+def approval_policy_revise(
+    *,
+    actor: User,
+    changes: dict[str, Any],
+    password: str,
+    reason: str = "",
+    requires_second_signer: bool | None = None,
+) -> ApprovalPolicy:
+    """Create the next policy version from the current one with `changes`, signed by a clinical safety
+    officer. Policies are never edited in place; every recommendation keeps the version that tiered it. When the
+    policy in force requires a second signer this is refused: `approval_policy_change_propose` instead."""
+    _policy_editor_require(actor)
+    current = approval_policy_current()
+    if current.requires_second_signer:
+        raise InvalidTransition(
+            "The policy in force requires a second signer: the change waits until another clinical safety officer "
+            "countersigns it.",
+            code="policy_needs_second_signer",
+        )
+    values, flag = approval_policy_values_check(
+        current=current, changes=changes, requires_second_signer=requires_second_signer
+    )
     signature_reauthenticate(signer=actor, password=password, record_type="approval_policy", record_id="next")
     with transaction.atomic():
         latest = ApprovalPolicy.objects.select_for_update().order_by("-version").first()
         policy = ApprovalPolicy(
-            version=(latest.version if latest else 0) + 1, created_at=timezone.now(), created_by=actor, **values
-        )
+            version=(latest.version if latest else 0) + 1, created_at=timezone.now(), created_by=actor,
+            requires_second_signer=flag, change_reason=reason.strip(), **values,
+        )  # fmt: skip
         content = policy_content(policy)
         policy.signature = signature_create(
             signer=actor,
@@ -260,19 +305,187 @@ def approval_policy_revise(*, actor: User, changes: dict[str, Any], password: st
             content=content,
         )
         policy.save()
+        _policy_created_record(policy=policy, previous=current, actor=actor, content=content)
+    return policy
+
+
+def _policy_changed(values: dict[str, Any], flag: bool, previous: ApprovalPolicy) -> list[str]:
+    changed = [name for name in POLICY_FIELDS if values[name] != getattr(previous, name)]
+    if flag != previous.requires_second_signer:
+        changed.append("requires_second_signer")
+    return sorted(changed)
+
+
+def _policy_created_record(
+    *, policy: ApprovalPolicy, previous: ApprovalPolicy, actor: User, content: dict[str, Any], change_id: int = 0
+) -> None:
+    payload: dict[str, Any] = {
+        "version": policy.version,
+        "previous_version": previous.version,
+        "changed": _policy_changed(
+            {name: getattr(policy, name) for name in POLICY_FIELDS}, policy.requires_second_signer, previous
+        ),
+        "content_sha256": canonical_sha256(content),
+        "requires_second_signer": policy.requires_second_signer,
+    }
+    if policy.change_reason:
+        payload["reason_hmac"] = audit_digest(policy.change_reason)
+    if change_id:
+        payload["countersigned_change_id"] = change_id
+    audit_record(
+        action=AuditAction.POLICY_CREATED, object_type="approval_policy", object_id=policy.pk, actor=actor,
+        payload=payload,
+    )  # fmt: skip
+
+
+def approval_policy_change_submit(
+    *, actor: User, changes: dict[str, Any], password: str, reason: str, requires_second_signer: bool | None = None
+) -> ApprovalPolicy | PolicyChange:
+    """The portal's policy change: a new version in force at once, or, when the policy in force requires a
+    second signer, a signed change that waits for one (`approval_policy_change_countersign`)."""
+    _policy_editor_require(actor)
+    if not reason.strip():
+        raise ValidationFailed("Say why the policy changes.", fields={"reason": ["This field is required."]})
+    if approval_policy_current().requires_second_signer:
+        return approval_policy_change_propose(
+            actor=actor, changes=changes, password=password, reason=reason,
+            requires_second_signer=requires_second_signer,
+        )  # fmt: skip
+    return approval_policy_revise(
+        actor=actor, changes=changes, password=password, reason=reason, requires_second_signer=requires_second_signer
+    )
+
+
+def approval_policy_change_propose(
+    *, actor: User, changes: dict[str, Any], password: str, reason: str, requires_second_signer: bool | None = None
+) -> PolicyChange:
+    """Sign a change as its first signer; it comes into force when a different clinical safety officer
+    countersigns it. One change waits at a time."""
+    _policy_editor_require(actor)
+    reason = reason.strip()
+    if not reason:
+        raise ValidationFailed("Say why the policy changes.", fields={"reason": ["This field is required."]})
+    current = approval_policy_current()
+    values, flag = approval_policy_values_check(
+        current=current, changes=changes, requires_second_signer=requires_second_signer
+    )
+    if PolicyChange.objects.filter(status=PolicyChangeStatus.PENDING).exists():
+        raise Conflict(_PENDING_MESSAGE, code="policy_change_pending")
+    signature_reauthenticate(signer=actor, password=password, record_type="approval_policy", record_id="next")
+    with transaction.atomic():
+        latest = ApprovalPolicy.objects.select_for_update().order_by("-version").first()
+        if latest is None or latest.pk != current.pk:
+            raise Conflict("The policy changed while you edited it; review the new version first.")
+        if PolicyChange.objects.filter(status=PolicyChangeStatus.PENDING).exists():
+            raise Conflict(_PENDING_MESSAGE, code="policy_change_pending")
+        draft = ApprovalPolicy(version=latest.version + 1, requires_second_signer=flag, change_reason=reason, **values)
+        content = policy_content(draft)
+        signature = signature_create(
+            signer=actor, meaning=SignatureMeaning.APPROVED, record_type="approval_policy",
+            record_id=f"v{draft.version}", content=content,
+        )  # fmt: skip
+        change = PolicyChange.objects.create(
+            base_policy=latest, values=values, requires_second_signer=flag, reason=reason, proposed_by=actor,
+            proposed_at=signature.signed_at, proposer_signature=signature,
+        )  # fmt: skip
         audit_record(
-            action=AuditAction.POLICY_CREATED,
-            object_type="approval_policy",
-            object_id=policy.pk,
+            action=AuditAction.POLICY_CHANGE_PROPOSED, object_type="approval_policy_change", object_id=change.pk,
             actor=actor,
             payload={
-                "version": policy.version,
-                "previous_version": current.version,
-                "changed": sorted(name for name in POLICY_FIELDS if values[name] != getattr(current, name)),
-                "content_sha256": canonical_sha256(content),
+                "base_version": latest.version, "changed": _policy_changed(values, flag, latest),
+                "content_sha256": canonical_sha256(content), "reason_hmac": audit_digest(reason),
             },
+        )  # fmt: skip
+    return change
+
+
+_PENDING_MESSAGE = "Another policy change is waiting for a second signer; countersign or withdraw it first."
+
+
+def _pending_change_locked(change_id: int) -> PolicyChange:
+    change = PolicyChange.objects.select_for_update().filter(pk=change_id).first()
+    if change is None:
+        raise NotFound("No such policy change.")
+    if change.status != PolicyChangeStatus.PENDING:
+        raise InvalidTransition(f"This change is already {change.get_status_display().lower()}.")
+    return change
+
+
+def approval_policy_change_countersign(*, actor: User, change_id: int, password: str) -> ApprovalPolicy:
+    """A second clinical safety officer, not the proposer, countersigns a pending change, which creates the
+    policy version the proposer signed. Refused if another version landed since it was proposed."""
+    _policy_editor_require(actor)
+    change = PolicyChange.objects.filter(pk=change_id).first()
+    if change is None:
+        raise NotFound("No such policy change.")
+    if change.proposed_by_id == actor.pk:
+        audit_record_denied(
+            action=AuditAction.POLICY_CREATED, object_type="approval_policy_change", object_id=change.pk,
+            actor=actor, reason="same_signer",
+        )  # fmt: skip
+        raise PermissionRefused(
+            "You proposed this change; a different clinical safety officer must countersign it.",
+            code="policy_same_signer",
         )
+    signature_reauthenticate(signer=actor, password=password, record_type="approval_policy_change", record_id=change_id)
+    with transaction.atomic():
+        latest = ApprovalPolicy.objects.select_for_update().order_by("-version").first()
+        change = _pending_change_locked(change_id)
+        if latest is None or latest.pk != change.base_policy_id:
+            raise InvalidTransition(
+                "The policy has changed since this was proposed, so it cannot apply; withdraw it and propose again.",
+                code="policy_change_stale",
+            )
+        policy = ApprovalPolicy(
+            version=latest.version + 1, created_at=timezone.now(), created_by=change.proposed_by,
+            requires_second_signer=change.requires_second_signer, change_reason=change.reason,
+            signature=change.proposer_signature, **change.values,
+        )  # fmt: skip
+        content = policy_content(policy)
+        if not signature_verify(
+            signature=change.proposer_signature, record_type="approval_policy", record_id=f"v{policy.version}",
+            content=content,
+        ):  # fmt: skip
+            raise InvalidTransition(
+                "The proposer's signature no longer matches this change.", code="policy_change_stale"
+            )
+        policy.second_signature = signature_create(
+            signer=actor, meaning=SignatureMeaning.APPROVED, record_type="approval_policy",
+            record_id=f"v{policy.version}", content=content,
+        )  # fmt: skip
+        policy.save()
+        PolicyChange.objects.filter(pk=change.pk).update(
+            status=PolicyChangeStatus.APPLIED, decided_by=actor, decided_at=policy.second_signature.signed_at,
+            decision_signature=policy.second_signature, policy=policy,
+        )  # fmt: skip
+        _policy_created_record(policy=policy, previous=latest, actor=actor, content=content, change_id=change.pk)
     return policy
+
+
+def approval_policy_change_withdraw(*, actor: User, change_id: int, password: str, reason: str) -> PolicyChange:
+    """Withdraw a pending change (the proposer or another clinical safety officer), signed, with a reason."""
+    _policy_editor_require(actor)
+    reason = reason.strip()
+    if not reason:
+        raise ValidationFailed("Say why it is withdrawn.", fields={"reason": ["This field is required."]})
+    if not PolicyChange.objects.filter(pk=change_id).exists():
+        raise NotFound("No such policy change.")
+    signature_reauthenticate(signer=actor, password=password, record_type="approval_policy_change", record_id=change_id)
+    with transaction.atomic():
+        change = _pending_change_locked(change_id)
+        signature = signature_create(
+            signer=actor, meaning=SignatureMeaning.REJECTED, record_type="approval_policy_change",
+            record_id=change.pk, content={"change_id": change.pk, "reason": reason},
+        )  # fmt: skip
+        change.status = PolicyChangeStatus.WITHDRAWN
+        change.decided_by, change.decided_at, change.decision_signature = actor, signature.signed_at, signature
+        change.withdraw_reason = reason
+        change.save(update_fields=["status", "decided_by", "decided_at", "decision_signature", "withdraw_reason"])
+        audit_record(
+            action=AuditAction.POLICY_CHANGE_WITHDRAWN, object_type="approval_policy_change", object_id=change.pk,
+            actor=actor, payload={"reason_hmac": audit_digest(reason)},
+        )  # fmt: skip
+    return change
 
 
 ASSIGNABLE_ROLES = tuple(role for role in Role if role != Role.SYSTEM)

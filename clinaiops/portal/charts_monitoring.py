@@ -10,11 +10,13 @@ from __future__ import annotations
 
 import math
 from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime
 from itertools import pairwise
 
 from clinaiops.portal import svg
 
-__all__ = ["bin_labels", "drift_histogram_svg", "psi_bars_svg"]
+__all__ = ["Series", "bin_labels", "drift_histogram_svg", "psi_bars_svg", "series_svg"]
 
 REFERENCE_COLOUR = svg.LIGHT_BLUE
 CURRENT_COLOUR = svg.VERMILLION
@@ -204,6 +206,132 @@ def psi_bars_svg(
             svg.tag("desc", svg.esc(f"Thresholds: watch {watch}, severe {severe}. {summary}")),
             svg.tag("g", "".join(rows), class_="rows"),
             *lines,
+            "</svg>",
+        ]
+    )
+
+
+# --- Series over time (issue 11: drift and performance over time, not one report at a time) --------------------
+
+SERIES_STYLES = (
+    (svg.BLUE, None, "circle"),
+    (svg.VERMILLION, "6 3", "square"),
+    (svg.ORANGE, "2 3", "diamond"),
+    (svg.PURPLE, "8 2 2 2", "circle"),
+)
+
+
+@dataclass(frozen=True)
+class Series:
+    """One line of a time chart: its name and its (time, value) points, oldest first."""
+
+    label: str
+    points: tuple[tuple[datetime, float], ...]
+
+
+def _marker(kind: str, x: float, y: float, colour: str) -> str:
+    if kind == "square":
+        return svg.tag("rect", x=x - 3.5, y=y - 3.5, width=7, height=7, fill=colour)
+    if kind == "diamond":
+        return svg.tag("path", d=f"M{svg.number(x)},{svg.number(y - 5)} l5,5 l-5,5 l-5,-5 z", fill=colour)
+    return svg.tag("circle", cx=x, cy=y, r=3.5, fill=colour)
+
+
+def _nice_ceiling(value: float) -> float:
+    """The smallest of 1, 2, 2.5, 5 or 10 times a power of ten at or above `value`, so that quarter ticks read
+    as round numbers (0.1 → 0.025, 0.05, …)."""
+    power = 10.0 ** math.floor(math.log10(value))
+    return float(next(step * power for step in (1, 2, 2.5, 5, 10) if step * power >= value * (1 - 1e-9)))
+
+
+def series_svg(
+    series: Sequence[Series],
+    *,
+    title: str,
+    y_label: str,
+    percent: bool = False,
+    thresholds: Sequence[tuple[float, str]] = (),
+    width: int = 720,
+    height: int = 230,
+) -> str:
+    """Lines over time, one per series, each with its own colour, dash pattern and marker shape (so they read
+    without colour), optional dashed threshold lines, and a ``<desc>`` listing every point."""
+    drawn = [s for s in series if s.points]
+    if not drawn:
+        return svg.empty_svg(width, 80, title, "Nothing measured yet", "chart-series")
+    top, bottom, left, right = 30.0, 30.0, 48.0, 12.0
+    plot_w, plot_h = width - left - right, height - top - bottom
+    times = [t.timestamp() for s in drawn for t, _ in s.points]
+    t0, t1 = min(times), max(times)
+    span = (t1 - t0) or 86400.0
+    values = [v for s in drawn for _, v in s.points] + [value for value, _ in thresholds]
+    y_top = _nice_ceiling(max(max(values) * 1.05, 1e-9))
+    if percent:
+        y_top = min(max(y_top, 0.1), 1.0)
+
+    def x_of(t: datetime) -> float:
+        return left + ((t.timestamp() - t0) / span if t1 > t0 else 0.5) * plot_w
+
+    def y_of(v: float) -> float:
+        return top + plot_h - min(max(v, 0.0), y_top) / y_top * plot_h
+
+    def shown(v: float) -> str:
+        return f"{v * 100:.0f} %" if percent else _short(v, 3)
+
+    parts = []
+    mantissa = round(y_top / 10 ** math.floor(math.log10(y_top)), 3)
+    ticks = 5 if mantissa in (2.5, 5) else 4  # 5 % steps for a 25 % axis, 10 % steps for a 50 % one
+    for step in range(ticks + 1):
+        v = y_top * step / ticks
+        y = y_of(v)
+        parts.append(svg.tag("line", x1=left, y1=y, x2=width - right, y2=y, stroke=svg.GRID, stroke_width=1))
+        parts.append(svg.text(shown(v), x=left - 4, y=y, text_anchor="end", dominant_baseline="middle",
+                              font_size=9, fill=svg.MUTED))  # fmt: skip
+    first, last = datetime.fromtimestamp(t0, tz=UTC), datetime.fromtimestamp(t1, tz=UTC)
+    parts.append(svg.text(f"{first:%d %b}", x=left, y=height - 10, font_size=9, fill=svg.MUTED))
+    parts.append(svg.text(f"{last:%d %b}", x=width - right, y=height - 10, text_anchor="end", font_size=9,
+                          fill=svg.MUTED))  # fmt: skip
+    parts.append(svg.text(y_label, x=left + plot_w / 2, y=height - 10, text_anchor="middle", font_size=10,
+                          fill=svg.MUTED))  # fmt: skip
+    for value, label in thresholds:
+        y = y_of(value)
+        parts.append(svg.tag("line", class_="threshold", x1=left, y1=y, x2=width - right, y2=y, stroke=svg.INK,
+                             stroke_width=1, stroke_dasharray="6 3"))  # fmt: skip
+        parts.append(svg.text(label, x=width - right - 2, y=y - 4, text_anchor="end", font_size=9, fill=svg.MUTED))
+    swatches = []
+    summary = []
+    for index, line in enumerate(drawn):
+        colour, dash, kind = SERIES_STYLES[index % len(SERIES_STYLES)]
+        path = " ".join(
+            f"{'M' if i == 0 else 'L'}{svg.number(x_of(t))},{svg.number(y_of(v))}"
+            for i, (t, v) in enumerate(line.points)
+        )
+        marks = "".join(
+            svg.tag(
+                "g",
+                svg.title(f"{line.label}, {t:%d %b %Y %H:%M}: {shown(v)}") + _marker(kind, x_of(t), y_of(v), colour),
+            )
+            for t, v in line.points
+        )
+        parts.append(
+            svg.tag("g", svg.tag("path", d=path, fill="none", stroke=colour, stroke_width=2, stroke_dasharray=dash)
+                    + marks, class_="series")
+        )  # fmt: skip
+        swatches.append(
+            (svg.tag("line", x1=-7, y1=0, x2=7, y2=0, stroke=colour, stroke_width=2, stroke_dasharray=dash)
+             + _marker(kind, 0, 0, colour), line.label)
+        )  # fmt: skip
+        summary.append(f"{line.label}: " + ", ".join(f"{t:%d %b} {shown(v)}" for t, v in line.points))
+    legend, _ = svg.legend(swatches, left, 12, width - right)
+    return "".join(
+        [
+            svg.svg_open(width, height, title, css_class="chart-series"),
+            svg.tag("desc", svg.esc("; ".join(summary))),
+            legend,
+            *parts,
+            svg.tag(
+                "line", x1=left, y1=top + plot_h, x2=width - right, y2=top + plot_h, stroke=svg.INK, stroke_width=1
+            ),
             "</svg>",
         ]
     )

@@ -131,6 +131,7 @@ def _policy_post(client: Client, **changes: object) -> object:
     from governance.services import POLICY_FIELDS
 
     body = {name: getattr(current, name) for name in POLICY_FIELDS}
+    body["reason"] = "A change of the test"  # issue 11: the portal asks why
     body.update(changes)
     return client.post("/governance/policy/", body)
 

@@ -7,19 +7,24 @@ shadow outputs are never shown one by one.
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+from datetime import date, datetime, time, timedelta
 from typing import Any
 
 from django.contrib import messages
 from django.core.paginator import Paginator
+from django.db.models import Count, Q
+from django.db.models.functions import TruncDate
 from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
-from django.utils.safestring import mark_safe
+from django.utils import timezone
+from django.utils.safestring import SafeString, mark_safe
 from django.views.decorators.http import require_POST
 
 from clinaiops.core.errors import ApplicationError
 from clinaiops.core.models import Role
 from clinaiops.portal.access import request_user, roles_required
-from clinaiops.portal.charts_monitoring import bin_labels, drift_histogram_svg, psi_bars_svg
+from clinaiops.portal.charts_monitoring import Series, bin_labels, drift_histogram_svg, psi_bars_svg, series_svg
 from inference.drift import PSI_SEVERE, PSI_WATCH
 from inference.labels import (
     BREAKER_REASON_LABELS,
@@ -31,8 +36,9 @@ from inference.labels import (
     feature_label,
     label_of,
 )
+from inference.models import ModelVersion
 from inference.monitoring.contracts import subgroup_accuracy
-from inference.monitoring.models import DriftReport, MonitoringAlert, MonitoringAlertStatus
+from inference.monitoring.models import DriftReport, MonitoringAlert, MonitoringAlertStatus, PredictionLog
 from inference.monitoring.selectors import (
     canary_overview,
     drift_report_get,
@@ -70,6 +76,136 @@ def _alert_words(alert: MonitoringAlert) -> dict[str, str]:
     }
 
 
+# --- Over time (issue 11): a series over the drift reports and over the prediction log, per version ---------
+
+TREND_DAYS = 30
+TREND_REPORTS = 60
+
+
+@dataclass(frozen=True)
+class DriftPoint:
+    report: DriftReport
+    max_feature_psi: float | None
+    max_feature: str
+    prediction_psi: float | None
+    override_rate: float | None
+
+
+def drift_trend(limit: int = TREND_REPORTS) -> list[DriftPoint]:
+    """The newest `limit` drift reports, oldest first, each reduced to the numbers a trend needs. One query."""
+    reports = list(
+        DriftReport.objects.select_related("model_version")
+        .only(
+            "pk", "created_at", "severity", "features", "prediction", "override_rates", "n_current",
+            "model_version__sha256",
+        )
+        .order_by("-created_at", "-pk")[:limit]
+    )  # fmt: skip
+    points = []
+    for report in reversed(reports):
+        psis = [(entry["psi"], entry["name"]) for entry in report.features if isinstance(entry.get("psi"), int | float)]
+        top = max(psis, default=(None, ""))
+        prediction = report.prediction or {}
+        overall = report.override_rates.get("overall") if isinstance(report.override_rates, dict) else None
+        rate = overall.get("rate") if isinstance(overall, dict) else None
+        points.append(
+            DriftPoint(
+                report=report,
+                max_feature_psi=top[0],
+                max_feature=feature_label(top[1]) if top[1] else "",
+                prediction_psi=prediction.get("psi") if isinstance(prediction.get("psi"), int | float) else None,
+                override_rate=rate if isinstance(rate, int | float) else None,
+            )
+        )
+    return points
+
+
+@dataclass(frozen=True)
+class DayPerformance:
+    day: date
+    version: str  # short hash
+    arm: str  # as a label
+    proposals: int
+    decisions: int
+    overridden: int
+
+    @property
+    def override_rate(self) -> float | None:
+        return self.overridden / self.decisions if self.decisions else None
+
+
+def performance_trend(*, days: int = TREND_DAYS, now: datetime | None = None) -> list[DayPerformance]:
+    """Per day, version and arm over the last `days` days of the prediction log: proposals, clinician decisions
+    and overrides. Two queries (the aggregate and the versions' hashes)."""
+    now = now or timezone.now()
+    rows = list(
+        PredictionLog.objects.filter(created_at__gte=now - timedelta(days=days), created_at__lte=now)
+        .annotate(day=TruncDate("created_at"))
+        .values("day", "model_version_id", "arm")
+        .annotate(
+            proposals=Count("pk"),
+            decisions=Count("pk", filter=Q(decided_at__isnull=False)),
+            overridden=Count("pk", filter=Q(overridden=True)),
+        )
+        .order_by("day", "model_version_id", "arm")
+    )
+    hashes = dict(
+        ModelVersion.objects.filter(pk__in={row["model_version_id"] for row in rows}).values_list("pk", "sha256")
+    )
+    return [
+        DayPerformance(
+            day=row["day"],
+            version=hashes.get(row["model_version_id"], "")[:12],
+            arm=arm_label(row["arm"]),
+            proposals=row["proposals"],
+            decisions=row["decisions"],
+            overridden=row["overridden"],
+        )
+        for row in rows
+    ]
+
+
+def _noon(day: date) -> datetime:
+    return datetime.combine(day, time(12), tzinfo=timezone.get_current_timezone())
+
+
+def trend_charts(drift: list[DriftPoint], performance: list[DayPerformance]) -> dict[str, SafeString]:
+    drift_svg = series_svg(
+        [
+            Series("largest feature PSI", tuple((p.report.created_at, p.max_feature_psi) for p in drift
+                                                if p.max_feature_psi is not None)),
+            Series("prediction PSI", tuple((p.report.created_at, p.prediction_psi) for p in drift
+                                           if p.prediction_psi is not None)),
+        ],
+        title="Drift over time: PSI per drift report",
+        y_label="drift report",
+        thresholds=[(PSI_WATCH, f"watch {PSI_WATCH:g}"), (PSI_SEVERE, f"severe {PSI_SEVERE:g}")],
+    )  # fmt: skip
+    lines: dict[tuple[str, str], list[tuple[datetime, float]]] = {}
+    volume: dict[tuple[str, str], list[tuple[datetime, float]]] = {}
+    for row in performance:
+        key = (row.version, row.arm)
+        volume.setdefault(key, []).append((_noon(row.day), float(row.proposals)))
+        if row.override_rate is not None:
+            lines.setdefault(key, []).append((_noon(row.day), row.override_rate))
+    override_svg = series_svg(
+        [Series(f"{version} ({arm})", tuple(points)) for (version, arm), points in lines.items()],
+        title=f"Clinician override rate per day and version, last {TREND_DAYS} days",
+        y_label="day the proposal was made",
+        percent=True,
+    )
+    volume_svg = series_svg(
+        [Series(f"{version} ({arm})", tuple(points)) for (version, arm), points in volume.items()],
+        title=f"Proposals per day and version, last {TREND_DAYS} days",
+        y_label="day the proposal was made",
+    )
+    return {
+        "drift_trend_svg": mark_safe(drift_svg),  # noqa: S308 - the chart module escapes every label
+        "override_trend_svg": mark_safe(override_svg),  # noqa: S308
+        "volume_trend_svg": mark_safe(volume_svg),  # noqa: S308
+    }
+
+
 @roles_required(*READERS)
 def overview(request: HttpRequest) -> HttpResponse:
     canary = canary_overview()
@@ -85,6 +221,9 @@ def overview(request: HttpRequest) -> HttpResponse:
         "can_advance": request_user(request).role == Role.ML_ENGINEER,
         "nav": "monitoring",
     }
+    drift, performance = drift_trend(), performance_trend()
+    context.update(trend_charts(drift, performance))
+    context.update({"drift_points": drift, "performance_rows": performance, "trend_days": TREND_DAYS})
     return render(request, "portal/monitoring/overview.html", context)
 
 
@@ -97,6 +236,8 @@ def drift_list(request: HttpRequest) -> HttpResponse:
         "can_run": request_user(request).role in ACKNOWLEDGERS,
         "nav": "monitoring",
     }
+    drift = drift_trend()
+    context.update({"drift_trend_svg": trend_charts(drift, [])["drift_trend_svg"], "drift_points": drift})
     return render(request, "portal/monitoring/drift_list.html", context)
 
 

@@ -1,55 +1,384 @@
-"""The approval policy page: everyone on staff reads it; a clinical safety officer signs new versions."""
+"""The approval policy page: everyone on staff reads it; a clinical safety officer changes it (issue 11: with a
+reason, a diff against the version in force, an impact preview over the last 14 days' proposals and, when the
+policy says so, a second signer)."""
 
 from __future__ import annotations
+
+from bisect import bisect_left, bisect_right
+from collections import Counter, defaultdict
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Any
 
 from django.contrib import messages
 from django.core.exceptions import PermissionDenied
 from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
+from django.utils import timezone
 from django.views.decorators.http import require_POST
 
-from clinaiops.core.errors import ApplicationError, NotFound
+from clinaiops.care.models import Reading
+from clinaiops.core.errors import ApplicationError, NotFound, PermissionRefused
 from clinaiops.core.models import Role
+from clinaiops.loops.models import Recommendation
 from clinaiops.portal.access import access_denied_record, request_user, roles_required
-from clinaiops.portal.forms import PolicyForm, form_errors_from
+from clinaiops.portal.forms import form_errors_from
+from clinaiops.portal.forms_governance import PolicyChangeForm, PolicyCountersignForm, PolicyWithdrawForm
 from clinaiops.portal.forms_stop import AIResumeForm, AIStopForm
-from governance.selectors import approval_policy_history
-from governance.services import POLICY_FIELDS, approval_policy_current, approval_policy_revise
+from governance.models import ApprovalPolicy, PolicyChange, PolicyChangeStatus
+from governance.policy import MAJOR, MINOR, REASON_SHORT, TierInput, proposal_tier
+from governance.selectors import approval_policy_history, effective_bounds_of
+from governance.services import (
+    POLICY_FIELDS,
+    SignatureRefused,
+    approval_policy_change_countersign,
+    approval_policy_change_submit,
+    approval_policy_change_withdraw,
+    approval_policy_current,
+    approval_policy_values_check,
+)
 from governance.stop import ai_resume, ai_stop, ai_stop_exists, ai_stop_history
+from inference.monitoring.models import RULES_ONLY_ARM
+
+IMPACT_DAYS = 14
+# Reasons added outside the policy's tiering rule (governance.policy.proposal_tier): such a proposal is major
+# whatever the policy says, so a change of policy cannot move it.
+POLICY_INDEPENDENT = frozenset({"decision_awaiting_response", "no_model", "ai_stopped"})
 
 
-@roles_required(Role.SAFETY_OFFICER, Role.ML_ENGINEER, Role.COMPLIANCE_OFFICER, Role.CLINICIAN)
-def policy(request: HttpRequest) -> HttpResponse:
+# --- Reads: the diff and the impact preview ---------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class SettingChange:
+    label: str
+    before: object
+    after: object
+
+
+def _labels() -> dict[str, str]:
+    form = PolicyChangeForm()
+    return {name: str(form.fields[name].label) for name in [*POLICY_FIELDS, "requires_second_signer"]}
+
+
+def _shown(name: str, value: object) -> object:
+    if name == "requires_second_signer":
+        return "yes" if value else "no"
+    return value
+
+
+def policy_diff(before: ApprovalPolicy, after_values: dict[str, Any], after_flag: bool) -> list[SettingChange]:
+    """The settings that differ between `before` and the proposed values, as words."""
+    labels = _labels()
+    changes = [
+        SettingChange(labels[name], getattr(before, name), after_values[name])
+        for name in POLICY_FIELDS
+        if getattr(before, name) != after_values[name]
+    ]
+    if before.requires_second_signer != after_flag:
+        changes.append(
+            SettingChange(
+                labels["requires_second_signer"],
+                _shown("requires_second_signer", before.requires_second_signer),
+                _shown("requires_second_signer", after_flag),
+            )
+        )
+    return changes
+
+
+@dataclass(frozen=True)
+class PolicyImpact:
+    """How the last `days` days' model proposals would be tiered under the proposed policy, against the policy
+    in force, both recomputed with governance.policy.proposal_tier from what each recommendation stored."""
+
+    days: int
+    proposals: int  # model proposals in the window
+    fixed: int  # major whatever the policy (rules only, AI stopped, held behind an unanswered decision)
+    to_major: int  # minor under the policy in force, major under the proposed one
+    to_minor: int
+    new_reasons: list[tuple[str, int]]  # reasons the proposed policy adds, with how many proposals get each
+    readings_recounted: bool  # the readings rule changed, so recent readings were counted again
+    differ_from_stored: int  # proposals the policy in force tiers differently from how they were tiered then
+
+    @property
+    def changed(self) -> int:
+        return self.to_major + self.to_minor
+
+
+def _reading_times(recs: list[Recommendation], window: timedelta) -> dict[int, list[datetime]]:
+    """Each patient's reading times from the earliest window start to the last proposal, in one query."""
+    if not recs:
+        return {}
+    start = min(rec.created_at for rec in recs) - window
+    end = max(rec.created_at for rec in recs)
+    times: dict[int, list[datetime]] = defaultdict(list)
+    rows = Reading.objects.filter(
+        patient_id__in={rec.patient_id for rec in recs}, taken_at__gte=start, taken_at__lte=end
+    ).values_list("patient_id", "taken_at")
+    for patient_id, taken_at in rows.order_by("patient_id", "taken_at"):
+        times[patient_id].append(taken_at)
+    return times
+
+
+def policy_impact(current: ApprovalPolicy, proposed: ApprovalPolicy, *, now: datetime | None = None) -> PolicyImpact:
+    """Recompute the tier of every model proposal of the last IMPACT_DAYS days under both policies.
+
+    What each recommendation stored is used as it was: its from and to step, its confidence, the patient's signed
+    bounds version, and — from its stored reasons — whether a safety alert was open and autonomy paused. Recent
+    readings are recounted from the readings table (as the evaluation counts them: taken within the window
+    before the proposal) only when the readings rule changes; otherwise the stored "too few readings" reason
+    stands. Approximation: a reading taken before a proposal but received after it is counted now."""
+    now = now or timezone.now()
+    recs = list(
+        Recommendation.objects.filter(created_at__gte=now - timedelta(days=IMPACT_DAYS), created_at__lte=now)
+        .select_related("bounds")
+        .only(
+            "pk", "patient_id", "created_at", "arm", "from_step", "to_step", "confidence", "tier", "tier_reasons",
+            "features", "bounds",
+        )
+    )  # fmt: skip
+    recount = (current.min_readings, current.min_readings_window_days) != (
+        proposed.min_readings,
+        proposed.min_readings_window_days,
+    )
+    windows = {p.pk or 0: timedelta(days=p.min_readings_window_days) for p in (current, proposed)}
+    times = _reading_times(recs, max(windows.values())) if recount else {}
+    fixed = to_major = to_minor = differ = 0
+    added: Counter[str] = Counter()
+    for rec in recs:
+        reasons = set(rec.tier_reasons)
+        if rec.arm == RULES_ONLY_ARM or reasons & POLICY_INDEPENDENT:
+            fixed += 1
+            continue
+        decisions = []
+        for policy in (current, proposed):
+            if recount:
+                patient_times = times.get(rec.patient_id, [])
+                start = rec.created_at - timedelta(days=policy.min_readings_window_days)
+                recent = bisect_right(patient_times, rec.created_at) - bisect_left(patient_times, start)
+            else:
+                recent = 0 if "too_few_readings" in reasons else 10**6
+            decisions.append(
+                proposal_tier(
+                    TierInput(
+                        from_step=rec.from_step,
+                        to_step=rec.to_step,
+                        confidence=rec.confidence,
+                        open_safety_alert="open_safety_alert" in reasons,
+                        autonomy_paused="autonomy_paused" in reasons,
+                        recent_readings=recent,
+                        sbp_excess=float(rec.features.get("sbp_excess_7d", 0.0)),
+                        dbp_excess=float(rec.features.get("dbp_excess_7d", 0.0)),
+                    ),
+                    effective_bounds_of(rec.bounds, policy),
+                )
+            )
+        now_tier, new_tier = decisions
+        differ += now_tier.tier != rec.tier
+        if now_tier.tier == MINOR and new_tier.tier == MAJOR:
+            to_major += 1
+        elif now_tier.tier == MAJOR and new_tier.tier == MINOR:
+            to_minor += 1
+        added.update(set(new_tier.reasons) - set(now_tier.reasons))
+    return PolicyImpact(
+        days=IMPACT_DAYS, proposals=len(recs), fixed=fixed, to_major=to_major, to_minor=to_minor,
+        new_reasons=[(REASON_SHORT.get(code, code.replace("_", " ")), n) for code, n in added.most_common()],
+        readings_recounted=recount, differ_from_stored=differ,
+    )  # fmt: skip
+
+
+@dataclass(frozen=True)
+class PendingView:
+    change: PolicyChange
+    diff: list[SettingChange]
+    impact: PolicyImpact
+
+
+def _pending(current: ApprovalPolicy) -> PendingView | None:
+    change = (
+        PolicyChange.objects.filter(status=PolicyChangeStatus.PENDING)
+        .select_related("proposed_by", "proposer_signature", "base_policy")
+        .first()
+    )
+    if change is None:
+        return None
+    proposed = ApprovalPolicy(version=change.base_policy.version + 1, **change.values)
+    return PendingView(
+        change=change,
+        diff=policy_diff(change.base_policy, change.values, change.requires_second_signer),
+        impact=policy_impact(current, proposed),
+    )
+
+
+def _history_rows(history: list[ApprovalPolicy]) -> list[tuple[ApprovalPolicy, list[SettingChange]]]:
+    """Each version with what it changed against the one before it (the oldest shown has nothing to compare)."""
+    rows = []
+    for index, version in enumerate(history):
+        previous = history[index + 1] if index + 1 < len(history) else None
+        diff = (
+            []
+            if previous is None
+            else policy_diff(
+                previous, {name: getattr(version, name) for name in POLICY_FIELDS}, version.requires_second_signer
+            )
+        )
+        rows.append((version, diff))
+    return rows
+
+
+# --- Views -------------------------------------------------------------------------------------------------
+
+
+def _policy_render(
+    request: HttpRequest,
+    *,
+    form: PolicyChangeForm,
+    preview: tuple[list[SettingChange], PolicyImpact] | None = None,
+    countersign_form: PolicyCountersignForm | None = None,
+    withdraw_form: PolicyWithdrawForm | None = None,
+    status: int = 200,
+) -> HttpResponse:
     user = request_user(request)
     current = approval_policy_current()
-    form = PolicyForm(request.POST or None, initial={name: getattr(current, name) for name in POLICY_FIELDS})
-    if request.method == "POST":
-        if user.role != Role.SAFETY_OFFICER:
-            access_denied_record(actor=user, object_type="approval_policy", object_id=current.pk, reason="wrong_role")
-            raise PermissionDenied("Only a clinical safety officer can change the policy.")
-        if form.is_valid():
-            changes = {name: form.cleaned_data[name] for name in POLICY_FIELDS}
-            try:
-                new = approval_policy_revise(actor=user, changes=changes, password=form.cleaned_data["password"])
-            except ApplicationError as exc:
-                form_errors_from(form, exc)
-            else:
-                messages.success(request, f"Approval policy v{new.version} signed and in force.")
-                return redirect("portal:policy")
-    history = approval_policy_history()
+    history = list(approval_policy_history().select_related("signature", "second_signature"))
+    # One more than shown, so the oldest shown version has its diff too.
+    previous_of_oldest = ApprovalPolicy.objects.filter(version__lt=history[-1].version).first() if history else None
+    rows = _history_rows(history + ([previous_of_oldest] if previous_of_oldest else []))[: len(history)]
+    pending = _pending(current)
     fields = [(form[name], getattr(current, name)) for name in POLICY_FIELDS]
     return render(
         request,
         "portal/policy.html",
         {
             "current": current,
-            "history": history,
+            "history": rows,
             "form": form,
             "fields": fields,
+            "preview": preview,
+            "pending": pending,
+            "countersign_form": countersign_form or PolicyCountersignForm(),
+            "withdraw_form": withdraw_form or PolicyWithdrawForm(),
+            "can_countersign": pending is not None
+            and user.role == Role.SAFETY_OFFICER
+            and pending.change.proposed_by_id != user.pk,
             "nav": "policy",
             "can_edit": user.role == Role.SAFETY_OFFICER,
         },
+        status=status,
     )
+
+
+def _range_errors_add(form: PolicyChangeForm, current: ApprovalPolicy) -> None:
+    """A form refused for another field (the reason, say) still says which values are out of range, so the
+    officer fixes everything at once."""
+    numbers = {name: form.cleaned_data[name] for name in POLICY_FIELDS if name in form.cleaned_data}
+    try:
+        approval_policy_values_check(current=current, changes=numbers, requires_second_signer=None)
+    except ApplicationError as exc:
+        for name, problems in exc.fields.items():
+            if name in POLICY_FIELDS:
+                for problem in problems:
+                    form.add_error(name, problem)
+
+
+@roles_required(Role.SAFETY_OFFICER, Role.ML_ENGINEER, Role.COMPLIANCE_OFFICER, Role.CLINICIAN)
+def policy(request: HttpRequest) -> HttpResponse:
+    user = request_user(request)
+    current = approval_policy_current()
+    initial = {name: getattr(current, name) for name in POLICY_FIELDS}
+    initial["requires_second_signer"] = current.requires_second_signer
+    form = PolicyChangeForm(request.POST or None, initial=initial)
+    if request.method != "POST":
+        return _policy_render(request, form=form)
+    if user.role != Role.SAFETY_OFFICER:
+        access_denied_record(actor=user, object_type="approval_policy", object_id=current.pk, reason="wrong_role")
+        raise PermissionDenied("Only a clinical safety officer can change the policy.")
+    if not form.is_valid():
+        _range_errors_add(form, current)
+        return _policy_render(request, form=form, status=400)
+    changes = {name: form.cleaned_data[name] for name in POLICY_FIELDS}
+    flag = bool(form.cleaned_data["requires_second_signer"])
+    if request.POST.get("intent") == "preview":
+        try:
+            values, flag = approval_policy_values_check(current=current, changes=changes, requires_second_signer=flag)
+        except ApplicationError as exc:
+            form_errors_from(form, exc)
+            return _policy_render(request, form=form, status=400)
+        proposed = ApprovalPolicy(version=current.version + 1, requires_second_signer=flag, **values)
+        return _policy_render(
+            request, form=form, preview=(policy_diff(current, values, flag), policy_impact(current, proposed))
+        )
+    if not form.cleaned_data["password"]:
+        form.add_error("password", "Re-enter your password to sign.")
+        return _policy_render(request, form=form, status=400)
+    try:
+        result = approval_policy_change_submit(
+            actor=user, changes=changes, password=form.cleaned_data["password"],
+            reason=form.cleaned_data["reason"], requires_second_signer=flag,
+        )  # fmt: skip
+    except SignatureRefused as exc:  # a wrong password or a locked account: said at the field
+        form_errors_from(form, exc)
+        return _policy_render(request, form=form, status=400)
+    except PermissionRefused as exc:
+        raise PermissionDenied(exc.message) from exc
+    except ApplicationError as exc:
+        form_errors_from(form, exc)
+        return _policy_render(request, form=form, status=400)
+    if isinstance(result, PolicyChange):
+        messages.success(
+            request, "Change signed. It comes into force when a different clinical safety officer countersigns it."
+        )
+    else:
+        messages.success(request, f"Approval policy v{result.version} signed and in force.")
+    return redirect("portal:policy")
+
+
+@require_POST
+@roles_required(Role.SAFETY_OFFICER, Role.ML_ENGINEER, Role.COMPLIANCE_OFFICER, Role.CLINICIAN)
+def policy_countersign(request: HttpRequest, pk: int) -> HttpResponse:
+    """A second clinical safety officer countersigns a pending change (governance.services)."""
+    form = PolicyCountersignForm(request.POST)
+    if form.is_valid():
+        try:
+            policy = approval_policy_change_countersign(
+                actor=request_user(request), change_id=pk, password=form.cleaned_data["password"]
+            )
+        except NotFound as exc:
+            raise Http404(exc.message) from exc
+        except SignatureRefused as exc:  # a wrong password or a locked account: said at the field
+            form_errors_from(form, exc)
+        except PermissionRefused as exc:
+            raise PermissionDenied(exc.message) from exc
+        except ApplicationError as exc:
+            form_errors_from(form, exc)
+        else:
+            messages.success(request, f"Countersigned: approval policy v{policy.version} is in force.")
+            return redirect("portal:policy")
+    return _policy_render(request, form=PolicyChangeForm(), countersign_form=form, status=400)
+
+
+@require_POST
+@roles_required(Role.SAFETY_OFFICER, Role.ML_ENGINEER, Role.COMPLIANCE_OFFICER, Role.CLINICIAN)
+def policy_withdraw(request: HttpRequest, pk: int) -> HttpResponse:
+    form = PolicyWithdrawForm(request.POST)
+    if form.is_valid():
+        try:
+            approval_policy_change_withdraw(
+                actor=request_user(request), change_id=pk, password=form.cleaned_data["password"],
+                reason=form.cleaned_data["reason"],
+            )  # fmt: skip
+        except NotFound as exc:
+            raise Http404(exc.message) from exc
+        except SignatureRefused as exc:  # a wrong password or a locked account: said at the field
+            form_errors_from(form, exc)
+        except PermissionRefused as exc:
+            raise PermissionDenied(exc.message) from exc
+        except ApplicationError as exc:
+            form_errors_from(form, exc)
+        else:
+            messages.success(request, "The pending policy change was withdrawn; the policy in force is unchanged.")
+            return redirect("portal:policy")
+    return _policy_render(request, form=PolicyChangeForm(), withdraw_form=form, status=400)
 
 
 # --- The stop switch (issue 10; EU AI Act art. 14): a clinical safety officer stops or resumes the AI ----------
