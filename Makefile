@@ -74,7 +74,11 @@ demo: install
 	@$(PY) manage.py migrate --verbosity 0
 	@$(PY) manage.py demo_logins
 	@echo "serving on http://127.0.0.1:$(PORT)/  (portal)  and  http://127.0.0.1:$(PORT)/api/v1/  (patient API); Ctrl-C stops"
-	@$(VENV)/bin/gunicorn -c python:clinaiops.gunicorn_config clinaiops.wsgi --bind 127.0.0.1:$(PORT) --workers 2 --log-level warning
+	@# Celery beat runs the schedule (escalation sweep every ALERT_ESCALATION_SWEEP_SECONDS, checkpoints, sweepers);
+	@# with the demo's eager Celery each task runs inside the beat process. It stops when the server does.
+	@$(VENV)/bin/celery -A clinaiops beat --schedule var/celerybeat-schedule --loglevel warning & beat=$$!; \
+	  trap 'kill $$beat 2>/dev/null' EXIT; \
+	  $(VENV)/bin/gunicorn -c python:clinaiops.gunicorn_config clinaiops.wsgi --bind 127.0.0.1:$(PORT) --workers 2 --log-level warning
 
 demo-reset:
 	rm -rf var/clinaiops.sqlite3 var/artifacts var/demo-evidence var/.demo-built
@@ -104,6 +108,7 @@ $(BENCH_VENV)/.installed:
 # (bench/run.py, bench/README.md); JSON under bench/results/.
 bench: install services system-deps $(BENCH_VENV)/.installed
 	$(PY) bench/run.py --drift-python $(BENCH_VENV)/bin/python
+	$(PY) bench/bench_portal_pages.py
 
 bench-quick: install services system-deps $(BENCH_VENV)/.installed
 	$(PY) bench/run.py --quick --drift-python $(BENCH_VENV)/bin/python

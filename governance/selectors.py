@@ -3,10 +3,15 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from datetime import datetime, timedelta
 
+from django.conf import settings
 from django.db.models import QuerySet
+from django.utils import timezone
 
+from clinaiops.audit.models import AuditAction, AuditEvent
 from clinaiops.care.models import Patient
+from clinaiops.core.models import User
 from governance.models import ApprovalPolicy, AutonomyBounds
 from governance.policy import BOUND_LIMITS, EffectiveBounds, bounds_in_force, bounds_of
 
@@ -63,4 +68,38 @@ def patient_bounds(*, patient: Patient, policy: ApprovalPolicy, limit: int = 10)
         history=history,
         effective=effective_bounds_of(current, policy),
         proposed=policy_ceiling(policy) if current is None else autonomy_bounds_values(current),
+    )
+
+
+@dataclass(frozen=True)
+class SignatureAttempts:
+    """How close a signer is to the signature lock-out (21 CFR 11.300(d)), for the signing forms to say so."""
+
+    left: int  # wrong passwords still allowed before the account locks; 0 while locked
+    limit: int  # SIGNATURE_MAX_FAILURES
+    window_minutes: int  # the failures counted are those of this last stretch of time
+    lockout_minutes: int
+    locked_until: datetime | None
+
+
+def signature_attempts_left(*, signer: User) -> SignatureAttempts:
+    """Counted from the ledger as governance.services._lock_after_repeated_failures counts them: refused
+    signatures by this signer in the window. The lock falls on the failure that reaches the limit."""
+    limit = settings.SIGNATURE_MAX_FAILURES
+    window = settings.SIGNATURE_FAILURE_WINDOW_MINUTES
+    locked_until = signer.locked_until if signer.is_locked else None
+    failures = 0
+    if locked_until is None:
+        failures = AuditEvent.objects.filter(
+            actor=signer,
+            action=AuditAction.SIGNATURE_REFUSED,
+            outcome="denied",
+            recorded_at__gte=timezone.now() - timedelta(minutes=window),
+        ).count()
+    return SignatureAttempts(
+        left=0 if locked_until is not None else max(0, limit - failures),
+        limit=limit,
+        window_minutes=window,
+        lockout_minutes=settings.SIGNATURE_LOCKOUT_MINUTES,
+        locked_until=locked_until,
     )

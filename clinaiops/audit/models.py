@@ -13,6 +13,9 @@ class AuditAction(models.TextChoices):
     ALERT_OPENED = "alert.opened"
     ALERT_ACKNOWLEDGED = "alert.acknowledged"
     ALERT_ESCALATED = "alert.escalated"
+    # Who an alert's notice went to (inbox and the NOTIFIERS channels), and a care team's escalation chain (issue 11).
+    ALERT_NOTIFIED = "alert.notified"
+    ESCALATION_CHAIN_SET = "care_team.escalation_chain_set"
     SYMPTOM_REPORTED = "symptom.reported"
     AUTONOMY_PAUSED = "autonomy.paused"
     AUTONOMY_RESUMED = "autonomy.resumed"
@@ -75,6 +78,18 @@ class AuditAction(models.TextChoices):
     # clinic, and later resumes it; both are e-signed.
     AI_STOPPED = "ai.stopped"
     AI_RESUMED = "ai.resumed"
+    # The patient–clinician loop (issue 11): goals, notes, follow-up. Digests only, never the text or values.
+    GOAL_SET = "goal.set"
+    GOAL_ENDED = "goal.ended"
+    GOAL_CHECKIN_RECORDED = "goal.checkin_recorded"
+    NOTE_WRITTEN = "note.written"
+    FOLLOWUP_OVERRIDDEN = "followup.overridden"
+    FOLLOWUP_OVERRIDE_CLEARED = "followup.override_cleared"
+    FOLLOWUP_RECORDED = "followup.recorded"
+    # Approval-policy changes that need a second signer (issue 11): proposed (signed), then countersigned
+    # (POLICY_CREATED) or withdrawn (signed).
+    POLICY_CHANGE_PROPOSED = "policy.change_proposed"
+    POLICY_CHANGE_WITHDRAWN = "policy.change_withdrawn"
 
 
 class AuditOutcome(models.TextChoices):

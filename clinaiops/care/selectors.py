@@ -4,7 +4,7 @@ scope is simply not found (DESIGN §6)."""
 from __future__ import annotations
 
 import re
-from datetime import datetime, timedelta
+from datetime import date, datetime, timedelta
 
 from django.db.models import Q, QuerySet
 from django.utils import timezone
@@ -14,6 +14,7 @@ from clinaiops.care.models import (
     AlertKind,
     AlertStatus,
     BreakGlassGrant,
+    DoseLog,
     Patient,
     Reading,
     RegimenChange,
@@ -156,3 +157,8 @@ def regimen_changes_for(
 
 def break_glass_active(*, user: User, patient: Patient) -> BreakGlassGrant | None:
     return BreakGlassGrant.objects.filter(user=user, patient=patient, expires_at__gt=timezone.now()).first()
+
+
+def doses_recent(*, patient: Patient, end: date, days: int) -> QuerySet[DoseLog]:
+    """The patient's dose log for the `days` calendar days up to `end`, newest first (adherence history)."""
+    return DoseLog.objects.filter(patient=patient, day__gt=end - timedelta(days=days), day__lte=end).order_by("-day")

@@ -14,10 +14,14 @@ from dataclasses import dataclass
 from datetime import date, datetime, time, timedelta, tzinfo
 
 from clinaiops.portal import svg
+from clinaiops.portal.svg import Attr
 
 __all__ = [
+    "BP_SERIES",
     "BPPoint",
+    "BPSeries",
     "BPThresholds",
+    "bp_series_of",
     "bp_trend_svg",
     "factor_bars_svg",
     "probability_bars_svg",
@@ -28,6 +32,7 @@ DIASTOLIC_COLOUR = svg.VERMILLION
 POSITIVE_COLOUR = svg.BLUE
 NEGATIVE_COLOUR = svg.ORANGE
 LOW_COLOUR = svg.PURPLE
+PROPOSAL_COLOUR = svg.INK
 
 _HOUR_STEPS = (1, 2, 3, 6, 12)
 _DAY_STEPS = (1, 2, 3, 7, 14, 28, 56, 91, 182, 364)
@@ -139,34 +144,82 @@ def _reading_tooltip(point: BPPoint, tz: tzinfo | None) -> str:
     return f"{when:%d %b %H:%M} \u2014 {point.systolic}/{point.diastolic} ({point.source})"
 
 
-def _bp_legend_items(has_ppg: bool, thresholds: BPThresholds) -> list[tuple[str, str]]:
-    """Legend swatches and labels for the blood-pressure chart."""
+@dataclass(frozen=True)
+class BPSeries:
+    """One kind of measurement, drawn as its own series: the clinician can compare them or hide one.
+
+    A home cuff measures; a wearable (PPG, or ECG-derived) estimates without a cuff and can under-read on darker
+    skin; a typed-in reading (an office or pharmacy cuff, or a cuff without a link) is a measurement nobody's
+    device sent. Joined into one line they made a zigzag that looked like variability (issue 11)."""
+
+    key: str
+    label: str
+    sources: frozenset[str]
+    line: str | None  # the joining line's dash pattern ("" solid); None joins nothing (sparse, unevenly timed)
+
+
+BP_SERIES: tuple[BPSeries, ...] = (
+    BPSeries("cuff", "Home cuff", frozenset({"cuff"}), ""),
+    BPSeries("wearable", "Wearable (cuffless)", frozenset({"ppg", "ecg"}), "5 3"),
+    BPSeries("manual", "Typed in (office or other cuff)", frozenset({"manual"}), None),
+)
+_SERIES_BY_SOURCE = {source: series for series in BP_SERIES for source in series.sources}
+
+
+def bp_series_of(source: str) -> BPSeries:
+    """The series a reading source belongs to; an unknown source is drawn with the typed-in readings."""
+    return _SERIES_BY_SOURCE.get(source, BP_SERIES[2])
+
+
+def _sbp_mark(series: str, x: float, y: float, **attrs: Attr) -> str:
+    """The systolic marker: a circle (cuff filled, wearable hollow) or, typed in, a diamond."""
+    if series == "manual":
+        return svg.tag("polygon", points=_polygon([(x, y - 4.5), (x + 4.5, y), (x, y + 4.5), (x - 4.5, y)]), **attrs)
+    return svg.tag("circle", cx=x, cy=y, r=3.5, **attrs)
+
+
+def _dbp_mark(series: str, x: float, y: float, **attrs: Attr) -> str:
+    """The diastolic marker: a square (cuff filled, wearable hollow) or, typed in, a triangle."""
+    if series == "manual":
+        return svg.tag("polygon", points=_polygon([(x, y - 4.5), (x + 4.5, y + 3.5), (x - 4.5, y + 3.5)]), **attrs)
+    return svg.tag("rect", x=x - 3.2, y=y - 3.2, width=6.4, height=6.4, **attrs)
+
+
+def _polygon(corners: Sequence[tuple[float, float]]) -> str:
+    return " ".join(f"{svg.number(x)},{svg.number(y)}" for x, y in corners)
+
+
+def _bp_legend_items(
+    series_present: Sequence[BPSeries], thresholds: BPThresholds, *, proposal: bool
+) -> list[tuple[str, str]]:
+    """Legend swatches and labels for the blood-pressure chart: measures, then the series drawn, then the lines."""
     items = [
         (svg.tag("circle", r=3.5, fill=SYSTOLIC_COLOUR), "Systolic"),
-        (
-            svg.tag("rect", x=-3.2, y=-3.2, width=6.4, height=6.4, fill=DIASTOLIC_COLOUR),
-            "Diastolic",
-        ),
+        (svg.tag("rect", x=-3.2, y=-3.2, width=6.4, height=6.4, fill=DIASTOLIC_COLOUR), "Diastolic"),
     ]
-    if has_ppg:
-        hollow = svg.tag("circle", r=3.5, fill=svg.WHITE, stroke=svg.MUTED, stroke_width=1.5)
-        items.append((hollow, "Hollow = wearable (PPG)"))
+    for series in series_present:
+        if series.key == "wearable":
+            mark = svg.tag("circle", r=3.5, fill=svg.WHITE, stroke=svg.MUTED, stroke_width=1.5)
+            items.append((mark, "Hollow = wearable (PPG/ECG)"))
+        elif series.key == "manual":
+            mark = _sbp_mark("manual", 0, 0, fill=svg.MUTED)
+            items.append((mark, "Diamond = typed in"))
+        else:
+            items.append((svg.tag("circle", r=3.5, fill=svg.MUTED), "Filled = home cuff"))
+    band = svg.tag("rect", x=-7, y=-5, width=14, height=10, fill=SYSTOLIC_COLOUR, opacity=0.14)
+    items.append((band, "In range"))
     for colour, dash, label in (
         (svg.MUTED, "4 2", "Targets"),
         (svg.CRISIS_RED, "5 2", f"Crisis \u2265{thresholds.crisis_sbp}/{thresholds.crisis_dbp}"),
         (LOW_COLOUR, "2 2", f"Low <{thresholds.hypotension_sbp}/{thresholds.hypotension_dbp}"),
     ):
         swatch = svg.tag(
-            "line",
-            x1=-7,
-            x2=7,
-            y1=0,
-            y2=0,
-            stroke=colour,
-            stroke_width=1.5,
-            stroke_dasharray=dash,
-        )
+            "line", x1=-7, x2=7, y1=0, y2=0, stroke=colour, stroke_width=1.5, stroke_dasharray=dash
+        )  # fmt: skip
         items.append((swatch, label))
+    if proposal:
+        swatch = svg.tag("line", x1=0, x2=0, y1=-6, y2=6, stroke=PROPOSAL_COLOUR, stroke_width=2.5)
+        items.append((swatch, "Proposal made"))
     return items
 
 
@@ -179,6 +232,7 @@ def bp_trend_svg(
     width: int = 720,
     height: int = 260,
     markers: Sequence[tuple[datetime, str]] = (),
+    proposal: tuple[datetime, str] | None = None,
     title: str = "Home blood pressure",
 ) -> str:
     """Render home blood-pressure readings over time as an inline SVG.
@@ -186,16 +240,21 @@ def bp_trend_svg(
     Time runs along the x axis (ticks labelled e.g. ``"03 Nov"``), pressure in
     mmHg on the y axis. The y range covers the data, both targets and every
     threshold line (60-180 mmHg with the default policy), with gridlines every
-    20 mmHg. Systolic readings are blue
-    circles joined by a line, diastolic readings vermillion squares joined by a
-    line; readings from a cuffless PPG wearable are drawn hollow. Targets are
+    20 mmHg. Systolic readings are blue circles, diastolic readings vermillion
+    squares. Each kind of measurement (`BP_SERIES`) is a series of its own in
+    ``<g class="series-<key>">`` groups, so a page can hide one with CSS:
+    home-cuff readings are filled and joined by solid lines, wearable (PPG or
+    ECG, cuffless) readings hollow and joined by dashed lines, typed-in readings
+    diamonds (systolic) and triangles (diastolic), not joined. The in-range
+    band, from the low line to the target, is shaded for each measure. Targets are
     dashed lines labelled e.g. ``"SBP target 130"``. The policy's safety
     thresholds are reference lines too: the hypertensive-crisis lines (dashed
     red, ``"crisis SBP 180"`` and ``"crisis DBP 120"``) and the low-pressure
     lines (dotted purple, ``"low SBP 90"``, ``"low DBP 60"``). Each of
     ``markers`` (e.g. regimen changes) is a dotted vertical line with its
-    label. Every reading carries one ``<title>`` tooltip such as
-    ``"03 Nov 07:12 — 142/88 (cuff)"``.
+    label; ``proposal`` (the moment a recommendation was made) a solid one,
+    always inside the plotted range. Every reading carries one ``<title>``
+    tooltip such as ``"03 Nov 07:12 — 142/88 (cuff)"``.
 
     Args:
         points: Readings, in any order. Times should be timezone-aware; labels
@@ -207,6 +266,7 @@ def bp_trend_svg(
         height: ViewBox height.
         markers: ``(moment, label)`` pairs; markers outside the plotted time
             range are omitted.
+        proposal: ``(moment, label)`` of the proposal under review, if any.
         title: Accessible title of the chart.
 
     Returns:
@@ -218,12 +278,14 @@ def bp_trend_svg(
 
     readings = sorted(points, key=lambda p: p.taken_at.timestamp())
     tz = readings[0].taken_at.tzinfo
+    present = [s for s in BP_SERIES if any(bp_series_of(r.source) is s for r in readings)]
 
     # Legend first: its height decides the top margin.
     left, right, bottom = 44.0, 12.0, 24.0
-    legend_items = _bp_legend_items(any(r.source == "ppg" for r in readings), thresholds)
+    legend_items = _bp_legend_items(present, thresholds, proposal=proposal is not None)
     legend, legend_rows = svg.legend(legend_items, left - 8, 10, width - right)
     top = 38 + svg.LEGEND_ROW * (legend_rows - 1)
+    height = max(height, round(top + 160 + bottom))  # a wrapped legend must not squeeze the plot
 
     plot_w = max(width - left - right, 10.0)
     plot_h = max(height - top - bottom, 10.0)
@@ -231,9 +293,13 @@ def bp_trend_svg(
     y_top, y_bottom = top, top + plot_h
 
     t_first, t_last = readings[0].taken_at, readings[-1].taken_at
-    span = t_last.timestamp() - t_first.timestamp()
+    span_first, span_last = t_first, t_last
+    if proposal is not None:
+        span_first = min(span_first, proposal[0], key=lambda m: m.timestamp())
+        span_last = max(span_last, proposal[0], key=lambda m: m.timestamp())
+    span = span_last.timestamp() - span_first.timestamp()
     pad = timedelta(hours=12) if span < 3600 else timedelta(seconds=span * 0.03)
-    t_start, t_end = t_first - pad, t_last + pad
+    t_start, t_end = span_first - pad, span_last + pad
     t0, t1 = t_start.timestamp(), t_end.timestamp()
 
     def sx(moment: datetime) -> float:
@@ -251,17 +317,43 @@ def bp_trend_svg(
 
     latest = readings[-1]
     noun = "reading" if len(readings) == 1 else "readings"
+    per_series = ", ".join(
+        f"{sum(1 for r in readings if bp_series_of(r.source) is s)} {s.label.lower()}" for s in present
+    )
     desc = (
-        f"{len(readings)} {noun} from {_local(t_first, tz):%d %b %Y} to "
+        f"{len(readings)} {noun} ({per_series}) from {_local(t_first, tz):%d %b %Y} to "
         f"{_local(t_last, tz):%d %b %Y}; latest {latest.systolic}/"
         f"{latest.diastolic} mmHg ({latest.source}). "
         f"Targets {target_sbp}/{target_dbp} mmHg."
     )
+    if proposal is not None:
+        desc += f" Proposal made {_local(proposal[0], tz):%d %b %H:%M}: {proposal[1]}."
     parts = [
         svg.svg_open(width, height, title, css_class="chart-bp"),
         svg.tag("desc", svg.esc(desc)),
         legend,
     ]
+
+    # The in-range bands, from the low line up to the target, under everything else.
+    bands = []
+    for css, colour, low, target in (
+        ("band-sbp", SYSTOLIC_COLOUR, thresholds.hypotension_sbp, target_sbp),
+        ("band-dbp", DIASTOLIC_COLOUR, thresholds.hypotension_dbp, target_dbp),
+    ):
+        if target > low:
+            bands.append(
+                svg.tag(
+                    "rect",
+                    class_=f"target-band {css}",
+                    x=x_min,
+                    y=sy(target),
+                    width=plot_w,
+                    height=sy(low) - sy(target),
+                    fill=colour,
+                    opacity=0.08,
+                )
+            )
+    parts.append(svg.tag("g", "".join(bands), class_="target-bands"))
 
     # Gridlines and y axis.
     gridlines = range(mm_lo, mm_hi + 1, 20)
@@ -352,65 +444,90 @@ def bp_trend_svg(
     if marker_parts:
         parts.append(svg.tag("g", "".join(marker_parts), class_="markers"))
 
-    # Series lines, then the reference labels on top of them.
-    for css, colour, series in (
-        ("sbp-line", SYSTOLIC_COLOUR, [r.systolic for r in readings]),
-        ("dbp-line", DIASTOLIC_COLOUR, [r.diastolic for r in readings]),
-    ):
-        coords = " ".join(
-            f"{svg.number(sx(r.taken_at))},{svg.number(sy(v))}" for r, v in zip(readings, series, strict=True)
-        )
-        parts.append(
-            svg.tag(
-                "polyline",
-                class_=css,
-                points=coords,
-                fill="none",
-                stroke=colour,
-                stroke_width=1.5,
-                stroke_linejoin="round",
-                opacity=0.8,
+    # Series lines (one pair per series that has one), then the reference labels on top of them.
+    by_series = {s.key: [r for r in readings if bp_series_of(r.source) is s] for s in present}
+    for series in present:
+        members = by_series[series.key]
+        if series.line is None or len(members) < 2:
+            continue
+        lines_svg = []
+        for css, colour, values_of in (
+            ("sbp-line", SYSTOLIC_COLOUR, [r.systolic for r in members]),
+            ("dbp-line", DIASTOLIC_COLOUR, [r.diastolic for r in members]),
+        ):
+            coords = " ".join(
+                f"{svg.number(sx(r.taken_at))},{svg.number(sy(v))}" for r, v in zip(members, values_of, strict=True)
             )
-        )
+            lines_svg.append(
+                svg.tag(
+                    "polyline",
+                    class_=f"{css} series-{series.key}",
+                    points=coords,
+                    fill="none",
+                    stroke=colour,
+                    stroke_width=1.5,
+                    stroke_linejoin="round",
+                    stroke_dasharray=series.line or None,
+                    opacity=0.8,
+                )
+            )
+        parts.append(svg.tag("g", "".join(lines_svg), class_=f"series-lines series-{series.key}"))
     parts.append(svg.tag("g", "".join(ref_labels), class_="reference-labels"))
 
-    # Readings: one group, hence one tooltip, per reading.
-    groups = []
-    for reading in readings:
-        hollow = reading.source == "ppg"
-        suffix = " ppg" if hollow else ""
-        rx = sx(reading.taken_at)
-        ry_s, ry_d = sy(reading.systolic), sy(reading.diastolic)
-        systolic = svg.tag(
-            "circle",
-            class_=f"sbp{suffix}",
-            cx=rx,
-            cy=ry_s,
-            r=3.5,
-            fill=svg.WHITE if hollow else SYSTOLIC_COLOUR,
-            stroke=SYSTOLIC_COLOUR,
-            stroke_width=1.5,
-        )
-        diastolic = svg.tag(
-            "rect",
-            class_=f"dbp{suffix}",
-            x=rx - 3.2,
-            y=ry_d - 3.2,
-            width=6.4,
-            height=6.4,
-            fill=svg.WHITE if hollow else DIASTOLIC_COLOUR,
-            stroke=DIASTOLIC_COLOUR,
-            stroke_width=1.5,
-        )
-        groups.append(
+    # The proposal: a solid line across the plot, labelled at the top, above the series lines.
+    if proposal is not None:
+        px = sx(proposal[0])
+        anchor, text_x = ("end", px - 4) if px > x_max - 120 else ("start", px + 4)
+        parts.append(
             svg.tag(
                 "g",
-                svg.title(_reading_tooltip(reading, tz)) + systolic + diastolic,
-                class_=f"reading{suffix}",
-                data_source=reading.source,
+                svg.title(f"{_local(proposal[0], tz):%d %b %H:%M} \u2014 {proposal[1]}")
+                + svg.tag("line", x1=px, y1=y_top, x2=px, y2=y_bottom, stroke=PROPOSAL_COLOUR, stroke_width=2.5)
+                + svg.text(
+                    svg.truncate(proposal[1], 30),
+                    x=text_x,
+                    y=y_bottom - 8,
+                    text_anchor=anchor,
+                    font_weight=700,
+                    **svg.halo(PROPOSAL_COLOUR),
+                ),
+                class_="proposal-marker",
             )
         )
-    parts.append(svg.tag("g", "".join(groups), class_="readings"))
+
+    # Readings: one group, hence one tooltip, per reading; one group of them per series.
+    for series in present:
+        hollow = series.key == "wearable"
+        groups = []
+        for reading in by_series[series.key]:
+            rx = sx(reading.taken_at)
+            systolic = _sbp_mark(
+                series.key,
+                rx,
+                sy(reading.systolic),
+                class_="sbp",
+                fill=svg.WHITE if hollow else SYSTOLIC_COLOUR,
+                stroke=SYSTOLIC_COLOUR,
+                stroke_width=1.5,
+            )
+            diastolic = _dbp_mark(
+                series.key,
+                rx,
+                sy(reading.diastolic),
+                class_="dbp",
+                fill=svg.WHITE if hollow else DIASTOLIC_COLOUR,
+                stroke=DIASTOLIC_COLOUR,
+                stroke_width=1.5,
+            )
+            groups.append(
+                svg.tag(
+                    "g",
+                    svg.title(_reading_tooltip(reading, tz)) + systolic + diastolic,
+                    class_=f"reading {series.key}",
+                    data_source=reading.source,
+                )
+            )
+        parts.append(svg.tag("g", "".join(groups), class_=f"readings series-{series.key}", data_series=series.key))
     parts.append("</svg>")
     return "".join(parts)
 

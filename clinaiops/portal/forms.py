@@ -2,14 +2,20 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from django import forms
 
 from clinaiops.core.errors import ApplicationError
 from clinaiops.core.regimen import MAX_STEP, MIN_STEP, REGIMEN_LADDER
-from clinaiops.loops.models import DecisionOutcome
+from clinaiops.loops.models import DecisionOutcome, Recommendation
 
 
 class ReviewDecisionForm(forms.Form):
+    """The e-signed decision on one proposal. Given the recommendation, the choices say what each one does to this
+    patient ("Accept: increase to step 3"), and the step picker (used only for Modify) marks the current and the
+    proposed steps."""
+
     outcome = forms.ChoiceField(
         choices=[
             (DecisionOutcome.ACCEPTED, "Accept the proposal"),
@@ -23,6 +29,7 @@ class ReviewDecisionForm(forms.Form):
         required=False,
         empty_value=None,
         choices=[("", "—")] + [(i, f"Step {i}: {label}") for i, label in enumerate(REGIMEN_LADDER)],
+        label="New step",
         help_text="Only for Modify.",
     )
     reason = forms.CharField(widget=forms.Textarea(attrs={"rows": 3}), max_length=2000)
@@ -30,6 +37,27 @@ class ReviewDecisionForm(forms.Form):
         widget=forms.PasswordInput(attrs={"autocomplete": "current-password"}),
         help_text="Re-enter your password to sign this decision.",
     )
+
+    def __init__(self, *args: Any, recommendation: Recommendation | None = None, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        if recommendation is None:
+            return
+        rec = recommendation
+        outcome = self.fields["outcome"]
+        assert isinstance(outcome, forms.ChoiceField)
+        outcome.choices = [
+            (DecisionOutcome.ACCEPTED, f"Accept: {rec.action} to step {rec.to_step}"),
+            (DecisionOutcome.MODIFIED, "Modify: choose another step"),
+            (DecisionOutcome.REJECTED, f"Reject: stay on step {rec.from_step}"),
+        ]
+
+        def marked(step: int) -> str:
+            notes = [note for note, at in (("current", rec.from_step), ("proposed", rec.to_step)) if at == step]
+            return f" ({', '.join(notes)})" if notes else ""
+
+        to_step = self.fields["to_step"]
+        assert isinstance(to_step, forms.TypedChoiceField)
+        to_step.choices = [("", "—")] + [(i, f"Step {i}: {label}{marked(i)}") for i, label in enumerate(REGIMEN_LADDER)]
 
     def clean_to_step(self) -> int | None:
         value = self.cleaned_data.get("to_step")

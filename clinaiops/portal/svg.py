@@ -14,6 +14,7 @@ charting library, so charts are inline ``<svg>`` strings built from these pieces
 from __future__ import annotations
 
 import html
+import re
 from collections.abc import Sequence
 
 __all__ = [
@@ -44,6 +45,7 @@ LEGEND_ROW = 15.0
 """Vertical distance between two wrapped legend rows."""
 
 Attr = str | int | float | None
+_XML_ILLEGAL = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f]")
 
 
 def esc(value: object) -> str:
@@ -52,8 +54,7 @@ def esc(value: object) -> str:
     Characters that are illegal in XML 1.0 (C0 controls other than tab, newline and carriage return) are
     dropped so the output always parses.
     """
-    cleaned = "".join(ch for ch in str(value) if ch >= " " or ch in "\t\n\r")
-    return html.escape(cleaned, quote=True)
+    return html.escape(_XML_ILLEGAL.sub("", str(value)), quote=True)
 
 
 def number(value: float) -> str:

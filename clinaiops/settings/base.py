@@ -41,6 +41,7 @@ INSTALLED_APPS = [
     "inference.monitoring",
     "governance",
     "clinaiops.loops",
+    "clinaiops.partnership",
     "clinaiops.api",
     "clinaiops.portal",
     "clinaiops.ops",
@@ -96,6 +97,8 @@ SIGNATURE_MAX_FAILURES = env_int("SIGNATURE_MAX_FAILURES", 5)
 SIGNATURE_FAILURE_WINDOW_MINUTES = env_int("SIGNATURE_FAILURE_WINDOW_MINUTES", 15)
 SIGNATURE_LOCKOUT_MINUTES = env_int("SIGNATURE_LOCKOUT_MINUTES", 30)
 LOGIN_URL = "portal:login"
+# A form refused for its token gets the portal's page, which keeps what was typed (clinaiops.portal.views.errors).
+CSRF_FAILURE_VIEW = "clinaiops.portal.views.errors.csrf_failure"
 LOGIN_REDIRECT_URL = "portal:home"
 LOGOUT_REDIRECT_URL = "portal:login"
 
@@ -368,6 +371,24 @@ EVALUATION_INTERVAL_DAYS = env_int("EVALUATION_INTERVAL_DAYS", 7)
 EVALUATION_ON_READING = env_bool("EVALUATION_ON_READING", True)
 # P0 alerts nobody acknowledges within this many minutes are escalated.
 ALERT_ESCALATION_MINUTES = env_int("ALERT_ESCALATION_MINUTES", 15)
+# Issue 11: each step of a care team's escalation chain waits ALERT_ESCALATION_MINUTES; the sweep runs this often,
+# so a step is late by at most this much. Notices go to the portal inbox and to each NOTIFIERS channel (dotted
+# paths of clinaiops.care.notifications.Notifier classes), with links to PORTAL_BASE_URL. The console email
+# backend prints mail (the demo); production sets EMAIL_BACKEND and EMAIL_HOST etc. A major proposal waiting
+# longer than REVIEW_SLA_HOURS is overdue on the worklist.
+ALERT_ESCALATION_SWEEP_SECONDS = env_int("ALERT_ESCALATION_SWEEP_SECONDS", 60)
+CELERY_BEAT_SCHEDULE["alerts-escalate"] = {
+    "task": "clinaiops.loops.tasks.alerts_escalate",
+    "schedule": float(ALERT_ESCALATION_SWEEP_SECONDS),
+}
+NOTIFIERS = env_list("NOTIFIERS", ["clinaiops.care.notifications.EmailNotifier"])
+NOTIFICATION_MAX_ATTEMPTS = env_int("NOTIFICATION_MAX_ATTEMPTS", 5)
+PORTAL_BASE_URL = env_str("PORTAL_BASE_URL", "http://127.0.0.1:8000")
+EMAIL_BACKEND = env_str("EMAIL_BACKEND", "django.core.mail.backends.console.EmailBackend")
+EMAIL_HOST = env_str("EMAIL_HOST", "localhost")
+EMAIL_PORT = env_int("EMAIL_PORT", 25)
+DEFAULT_FROM_EMAIL = env_str("DEFAULT_FROM_EMAIL", "clinaiops@localhost")
+REVIEW_SLA_HOURS = env_int("REVIEW_SLA_HOURS", 48)
 # Audit ledger (DESIGN §4, docs/security.md): a signed checkpoint over the head after the commit of every N-th
 # event and every AUDIT_CHECKPOINT_INTERVAL_SECONDS by beat, each also published to the witness. What can vanish
 # unseen from the tail is what came after the newest witnessed checkpoint: fewer than N events, written within
@@ -392,6 +413,8 @@ AUDIT_KEY_DIR = VAR_DIR / "keys"
 AUDIT_DIGEST_KEY = env_str("AUDIT_DIGEST_KEY", "")
 AUDIT_DIGEST_KEY_ID = env_str("AUDIT_DIGEST_KEY_ID", "")
 DEMO_PASSWORD = env_str("DEMO_PASSWORD", "demo-password")
+# Where `manage.py simulate` writes its results and the portal's simulation page and the model card read them.
+SIMULATION_RESULTS_PATH = env_path("SIMULATION_RESULTS_PATH", VAR_DIR / "simulation" / "latest.json")
 
 # --- Operability (clinaiops/ops, docs/operations.md) ---
 # /metrics answers only `Authorization: Bearer <METRICS_TOKEN>`; with no token, only loopback clients.
@@ -473,6 +496,11 @@ MODEL_GATE_FAIRNESS_MAX_EOD = _model_gate_float("MODEL_GATE_FAIRNESS_MAX_EOD", 0
 MODEL_GATE_FAIRNESS_MAX_DPD = _model_gate_float("MODEL_GATE_FAIRNESS_MAX_DPD", 0.15)
 MODEL_GATE_FAIRNESS_MIN_RATIO = _model_gate_float("MODEL_GATE_FAIRNESS_MIN_RATIO", 0.8)
 MODEL_GATE_FAIRNESS_MIN_GROUP = env_int("MODEL_GATE_FAIRNESS_MIN_GROUP", 20)
+# A group's TPR (FPR) is judged only with at least this many true positives (negatives); fewer are reported.
+MODEL_GATE_FAIRNESS_MIN_RATE_ROWS = env_int("MODEL_GATE_FAIRNESS_MIN_RATE_ROWS", 20)
+# Off by default: demographic parity and selection-rate ratios are reported, not judged, because groups differ in
+# clinical need (patients over 75 have a higher target); equalized odds and TPR ratios are judged.
+MODEL_GATE_FAIRNESS_PARITY_JUDGED = env_bool("MODEL_GATE_FAIRNESS_PARITY_JUDGED", False)
 # Off: fairness failures are stored and must be acknowledged by the safety sign-off instead of rejecting the
 # version. For synthetic demos only; the default enforces the gate.
 MODEL_GATE_FAIRNESS_ENFORCED = env_bool("MODEL_GATE_FAIRNESS_ENFORCED", True)

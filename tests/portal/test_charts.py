@@ -176,32 +176,79 @@ def test_bp_tooltips_use_display_zone_of_the_readings() -> None:
     assert "01 Jul 07:00 \u2014 120/70 (cuff)" in texts  # BST = UTC+1
 
 
-def test_ppg_readings_are_drawn_hollow_and_others_filled() -> None:
+def test_wearable_readings_are_hollow_cuff_filled_and_typed_in_readings_another_shape() -> None:
     root = _parse(_bp(_points()))
     white = "#FFFFFF"
     for group in _with_class(root, "g", "reading"):
+        source = group.get("data-source")
+        if source == "manual":  # typed in: a diamond and a triangle, no circle or square
+            assert "manual" in _classes(group)
+            assert group.find("svg:circle", NS) is None and group.find("svg:rect", NS) is None
+            assert len(group.findall("svg:polygon", NS)) == 2
+            continue
         circle = group.find("svg:circle", NS)
         square = group.find("svg:rect", NS)
         assert circle is not None
         assert square is not None
-        if group.get("data-source") == "ppg":
-            assert "ppg" in _classes(group)
+        if source in ("ppg", "ecg"):
+            assert "wearable" in _classes(group)
             assert circle.get("fill") == white
             assert square.get("fill") == white
             assert circle.get("stroke") not in (None, white)
         else:
-            assert "ppg" not in _classes(group)
+            assert "wearable" not in _classes(group)
             assert circle.get("fill") == circle.get("stroke") != white
             assert square.get("fill") == square.get("stroke") != white
-    assert len(_with_class(root, "g", "ppg")) == 2
+    assert len(_with_class(root, "g", "wearable")) == 3  # two PPG, one ECG
+
+
+def test_each_source_is_its_own_series_never_one_zigzag_line() -> None:
+    """Cuff and wearable readings joined in one line made a zigzag that read as variability (issue 11)."""
+    root = _parse(_bp(_points()))
+    cuff_sbp = [e for e in _with_class(root, "polyline", "sbp-line") if "series-cuff" in _classes(e)]
+    wearable_sbp = [e for e in _with_class(root, "polyline", "sbp-line") if "series-wearable" in _classes(e)]
+    assert len(cuff_sbp) == len(wearable_sbp) == 1
+    assert len(cuff_sbp[0].get("points", "").split()) == 2  # the two cuff readings only
+    assert len(wearable_sbp[0].get("points", "").split()) == 3  # two PPG and one ECG
+    assert wearable_sbp[0].get("stroke-dasharray") and not cuff_sbp[0].get("stroke-dasharray")
+    # Typed-in readings are not joined; every reading group sits in its series' group, which a page can hide.
+    assert not [e for e in root.iter(f"{{{NS['svg']}}}polyline") if "series-manual" in _classes(e)]
+    groups = {g.get("data-series"): g for g in _with_class(root, "g", "readings")}
+    assert set(groups) == {"cuff", "wearable", "manual"}
+    assert len(_with_class(groups["wearable"], "g", "reading")) == 3
 
 
 def test_systolic_and_diastolic_use_distinct_colours() -> None:
     root = _parse(_bp(_points()))
-    (sbp_line,) = _with_class(root, "polyline", "sbp-line")
-    (dbp_line,) = _with_class(root, "polyline", "dbp-line")
+    (sbp_line, _) = _with_class(root, "polyline", "sbp-line")
+    (dbp_line, _) = _with_class(root, "polyline", "dbp-line")
     assert sbp_line.get("stroke") != dbp_line.get("stroke")
-    assert len(sbp_line.get("points", "").split()) == len(_points())
+
+
+def test_the_target_is_a_band_from_the_low_line_to_the_target_for_each_measure() -> None:
+    root = _parse(_bp(_points()))
+    (sbp_band,) = _with_class(root, "rect", "band-sbp")
+    (sbp_target,) = _with_class(root, "line", "target-sbp")
+    (low_sbp,) = _with_class(root, "line", "low-sbp")
+    top, height = float(sbp_band.get("y", "nan")), float(sbp_band.get("height", "nan"))
+    assert top == pytest.approx(float(sbp_target.get("y1", "nan")), abs=0.1)
+    assert top + height == pytest.approx(float(low_sbp.get("y1", "nan")), abs=0.1)
+    assert _with_class(root, "rect", "band-dbp")
+
+
+def test_the_proposal_is_marked_where_it_was_made_even_after_the_last_reading() -> None:
+    points = _points()
+    made = points[-1].taken_at + timedelta(days=2)
+    root = _parse(
+        bp_trend_svg(points, target_sbp=130, target_dbp=80, thresholds=POLICY, proposal=(made, "proposed: increase"))
+    )
+    (marker,) = _with_class(root, "g", "proposal-marker")
+    line = marker.find("svg:line", NS)
+    assert line is not None and line.get("x1") == line.get("x2")
+    last_x = max(float(c.get("cx", "nan")) for c in root.iter(f"{{{NS['svg']}}}circle") if "sbp" in _classes(c))
+    assert float(line.get("x1", "nan")) > last_x  # the range was extended to show it
+    assert "proposed: increase" in _all_text(root)
+    assert "Proposal made" in _all_text(root)
 
 
 def test_bp_chart_labels_target_lines_with_target_numbers() -> None:
@@ -292,11 +339,13 @@ def test_bp_markers_draw_labelled_vertical_lines_inside_range_only() -> None:
 
 
 def test_bp_readings_are_plotted_in_time_order_whatever_the_input_order() -> None:
-    points = _points()
+    points = [p for p in _points() if p.source != "manual"]
     root = _parse(_bp(list(reversed(points))))
-    xs = [float(_child(g, "circle").get("cx", "nan")) for g in _with_class(root, "g", "reading")]
-    assert xs == sorted(xs)
-    assert len(set(xs)) == len(points)
+    for series in _with_class(root, "g", "readings"):
+        xs = [float(_child(g, "circle").get("cx", "nan")) for g in _with_class(series, "g", "reading")]
+        assert xs == sorted(xs)
+    all_xs = {float(c.get("cx", "nan")) for c in root.iter(f"{{{NS['svg']}}}circle") if "sbp" in _classes(c)}
+    assert len(all_xs) == len(points)
 
 
 def test_bp_legend_explains_hollow_points_only_when_ppg_present() -> None:

@@ -66,6 +66,9 @@ def test_patient_page_query_count(
 # Pinned per database: on PostgreSQL the audit append is one call of audit_append() on a raw psycopg cursor (see
 # clinaiops.audit.services), which Django does not count; on SQLite it is two counted queries (head, insert).
 # Each page includes one query for the stop-switch banner (clinaiops.portal.templatetags.ai_stop).
-QUEUE = {"postgresql": 5, "sqlite": 5}[connection.vendor]
-RECOMMENDATION_DETAIL = {"postgresql": 10, "sqlite": 12}[connection.vendor]
-PATIENT_PAGE = {"postgresql": 14, "sqlite": 16}[connection.vendor]
+# The worklist (issue 11) adds the overdue follow-ups' four queries; its own pins are in tests/portal/test_worklist.py.
+QUEUE = {"postgresql": 8, "sqlite": 8}[connection.vendor]
+# The decision screen (issue 11) adds symptoms, doses, the regimen history and the signature attempts left.
+RECOMMENDATION_DETAIL = {"postgresql": 14, "sqlite": 16}[connection.vendor]
+# Issue 11 added the care-plan panel (goals, notes, the follow-up): five queries, however many goals or notes.
+PATIENT_PAGE = {"postgresql": 19, "sqlite": 21}[connection.vendor]

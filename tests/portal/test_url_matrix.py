@@ -65,7 +65,16 @@ MATRIX: dict[str, tuple[int, ...]] = {
     "portal:patient": _row(302, (403, 403), (200, 404), 403, 403, 403),
     "portal:alerts": _row(302, (403, 403), (200, 200), 403, 200, 403),
     "portal:alert-ack": _row(405, (405, 405), (405, 405), 405, 405, 405),
+    # Issue 11: a clinical alert's page is its care team's (the safety officer's inbox holds security alerts only).
+    "portal:alert": _row(302, (403, 403), (200, 404), 403, 404, 403),
+    "portal:inbox": _row(302, (403, 403), (200, 200), 403, 200, 403),
     "portal:break-glass": _row(302, (403, 403), (200, 200), 403, 403, 403),
+    # The patient–clinician loop (issue 11): the care team's clinicians; another team's patient does not exist.
+    "portal:care-plan": _row(302, (403, 403), (200, 404), 403, 403, 403),
+    "portal:visit-summary": _row(302, (403, 403), (200, 404), 403, 403, 403),
+    "portal:visit-summary-pdf": _row(302, (403, 403), (200, 404), 403, 403, 403),
+    # The simulated human–AI team (issue 10): the safety officer's and the ML engineer's.
+    "portal:simulation": _row(302, (403, 403), (403, 403), 200, 200, 403),
     "portal:models": _row(302, (403, 403), (200, 200), 200, 200, 200),
     "portal:model": _row(302, (403, 403), (200, 200), 200, 200, 200),
     "portal:policy": _row(302, (403, 403), (200, 200), 200, 200, 200),
@@ -82,6 +91,13 @@ MATRIX: dict[str, tuple[int, ...]] = {
     "portal:monitoring-alerts": _row(302, (403, 403), (403, 403), 200, 200, 200),
     "portal:monitoring-alert-ack": _row(405, (405, 405), (405, 405), 405, 405, 405),
     "portal:monitoring-canary-advance": _row(405, (405, 405), (405, 405), 405, 405, 405),
+    # Governance actions (issue 11): POST only; the comparison is read by staff like the models page.
+    "portal:model-signoff": _row(405, (405, 405), (405, 405), 405, 405, 405),
+    "portal:model-promote": _row(405, (405, 405), (405, 405), 405, 405, 405),
+    "portal:serving-rollback": _row(405, (405, 405), (405, 405), 405, 405, 405),
+    "portal:models-compare": _row(302, (403, 403), (200, 200), 200, 200, 200),
+    "portal:policy-countersign": _row(405, (405, 405), (405, 405), 405, 405, 405),
+    "portal:policy-withdraw": _row(405, (405, 405), (405, 405), 405, 405, 405),
     # Compliance pages (compliance.permissions): staff only, patients refused (403); a clinician reads decisions of
     # their care teams' patients (another's is 404) and streams the decisions listing (scoped to their teams), the
     # officers also the ledger and, given a patient, the accounting (400 without one). No export exists (404).
@@ -109,7 +125,11 @@ OBJECT_OF: dict[str, str | int] = {
     "api:recommendation-respond": "recommendation",
     "portal:recommendation": "recommendation",
     "portal:patient": "patient",
+    "portal:care-plan": "patient",
+    "portal:visit-summary": "patient",
+    "portal:visit-summary-pdf": "patient",
     "portal:alert-ack": "alert",
+    "portal:alert": "alert",
     "portal:model": "model",
     "portal:audit-event": "audit_event",
     "portal:monitoring-drift": MISSING,
@@ -118,6 +138,10 @@ OBJECT_OF: dict[str, str | int] = {
     "compliance:decision": "recommendation",
     "portal:monitoring-alert-ack": MISSING,
     "portal:ai-resume": MISSING,
+    "portal:model-signoff": "model",
+    "portal:model-promote": "model",
+    "portal:policy-countersign": MISSING,
+    "portal:policy-withdraw": MISSING,
 }
 
 

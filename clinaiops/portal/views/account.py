@@ -70,12 +70,13 @@ class MfaRemoveForm(CodeForm):
 
 
 def _locked(request: HttpRequest, retry_after: int, form: AuthenticationForm | None = None) -> HttpResponse:
-    response = render(
-        request,
-        "portal/login.html",
-        {"form": form or AuthenticationForm(request), "locked_minutes": max(1, -(-retry_after // 60))},
-        status=429,
-    )
+    # The lock-out page keeps the username typed (never the password); the attempt passed the CSRF check.
+    context = {
+        "username": str(request.POST.get("username") or "")[:150],
+        "next": _next_url(request, ""),
+        "locked_minutes": max(1, -(-retry_after // 60)),
+    }
+    response = render(request, "portal/locked.html", context, status=429)
     response["Retry-After"] = str(retry_after)
     return response
 

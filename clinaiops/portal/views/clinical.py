@@ -8,7 +8,7 @@ what the grant allows (clinaiops.care.access): reading, and acknowledging the pa
 from __future__ import annotations
 
 from dataclasses import asdict
-from datetime import timedelta
+from datetime import datetime, timedelta
 from typing import Any
 
 from django.contrib import messages
@@ -17,15 +17,12 @@ from django.core.paginator import Paginator
 from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
 from django.utils import timezone
-from django.utils.safestring import mark_safe
-from django.views.decorators.http import require_POST
+from django.utils.safestring import SafeString, mark_safe
 
 from clinaiops.care.access import EmergencyAccessReadOnly, care_access_for, patient_record_viewed
 from clinaiops.care.models import AlertPriority, AlertStatus, Patient
 from clinaiops.care.selectors import (
-    alert_get_visible,
     alert_list_for_patient,
-    alert_list_visible,
     patient_get_visible,
     patient_list_visible,
     patient_search_visible,
@@ -33,7 +30,6 @@ from clinaiops.care.selectors import (
     regimen_changes_for,
 )
 from clinaiops.care.services import (
-    alert_acknowledge,
     autonomy_resume,
     break_glass_open,
     patient_search_record,
@@ -41,20 +37,27 @@ from clinaiops.care.services import (
 )
 from clinaiops.core.errors import ApplicationError, NotFound
 from clinaiops.core.models import Role, User
-from clinaiops.core.regimen import REGIMEN_LADDER
 from clinaiops.loops.models import Recommendation, RecommendationStatus
-from clinaiops.loops.selectors import recommendation_get_visible, recommendation_list_for_patient, review_queue
+from clinaiops.loops.selectors import (
+    recommendation_get_visible,
+    recommendation_list_for_patient,
+    worklist_next_after,
+)
 from clinaiops.loops.services.evaluation import evaluate_on_demand
 from clinaiops.loops.services.review import review_decide, review_pending_require
+from clinaiops.partnership.selectors import care_plan_panel
 from clinaiops.portal.access import access_denied_record, request_user, roles_required
 from clinaiops.portal.charts import BPPoint, BPThresholds, bp_trend_svg, factor_bars_svg, probability_bars_svg
+from clinaiops.portal.decision_screen import bp_points, factor_rows, patient_context, reading_rows, series_counts
 from clinaiops.portal.forms import BoundsForm, BreakGlassForm, ReviewDecisionForm, TargetForm, form_errors_from
+from clinaiops.portal.views.worklist import SIGNED_SESSION_KEY
 from governance.models import ApprovalPolicy
-from governance.policy import REASON_SHORT, REASON_TEXT, EffectiveBounds, bounds_of
-from governance.selectors import patient_bounds
+from governance.policy import REASON_TEXT, EffectiveBounds, bounds_of
+from governance.selectors import patient_bounds, signature_attempts_left
 from governance.services import approval_policy_current, autonomy_bounds_set
 
-QUEUE_PAGE_SIZE = 25
+# The phone rendering of a chart: about the width of a 390 px screen's card, so its text is drawn near 1:1.
+NARROW_CHART_WIDTH = 340
 _SKIPPED = {
     "no_model_serving": "No recommendation: no model is serving.",
     "no_recent_readings": "No recommendation: the patient has no readings in the last 14 days.",
@@ -73,33 +76,51 @@ def home(request: HttpRequest) -> HttpResponse:
     return render(request, "portal/patient_home.html", status=403)
 
 
-def _trend_chart(patient: Patient, policy: ApprovalPolicy, *, days: int) -> str:
-    """The BP trend with the patient's targets, the policy's safety lines and the regimen changes."""
-    now = timezone.now()
-    since = now - timedelta(days=days)
-    readings = readings_recent(patient=patient, end=now, window=timedelta(days=days))
-    return bp_trend_svg(
-        [BPPoint(r.taken_at, r.systolic, r.diastolic, r.source) for r in readings],
-        target_sbp=patient.target_sbp,
-        target_dbp=patient.target_dbp,
-        thresholds=BPThresholds(
-            crisis_sbp=policy.crisis_sbp,
-            crisis_dbp=policy.crisis_dbp,
-            hypotension_sbp=policy.hypotension_sbp,
-            hypotension_dbp=policy.hypotension_dbp,
-        ),
-        markers=[
-            (c.changed_at, f"step {c.from_step}→{c.to_step}") for c in regimen_changes_for(patient=patient, since=since)
-        ],
+def _thresholds(policy: ApprovalPolicy) -> BPThresholds:
+    return BPThresholds(
+        crisis_sbp=policy.crisis_sbp,
+        crisis_dbp=policy.crisis_dbp,
+        hypotension_sbp=policy.hypotension_sbp,
+        hypotension_dbp=policy.hypotension_dbp,
     )
 
 
-@roles_required(Role.CLINICIAN)
-def queue(request: HttpRequest) -> HttpResponse:
-    items = review_queue(user=request_user(request))
-    page = Paginator(items, QUEUE_PAGE_SIZE).get_page(request.GET.get("page"))
-    rows = [(rec, [REASON_SHORT.get(code, code) for code in rec.tier_reasons]) for rec in page.object_list]
-    return render(request, "portal/queue.html", {"page": page, "rows": rows, "nav": "queue"})
+def _trend_svgs(
+    patient: Patient, policy: ApprovalPolicy, points: list[BPPoint], *, proposal: tuple[datetime, str] | None = None
+) -> dict[str, SafeString]:
+    """The BP trend with the patient's targets, the policy's safety lines, the regimen changes and the proposal, in
+    two renderings: wide, and narrow for a phone, where portal.css shows it instead so its text stays readable."""
+    since = min((p.taken_at for p in points), default=timezone.now())
+    markers = [
+        (c.changed_at, f"step {c.from_step}→{c.to_step}") for c in regimen_changes_for(patient=patient, since=since)
+    ]
+    drawn = {
+        name: bp_trend_svg(
+            points,
+            target_sbp=patient.target_sbp,
+            target_dbp=patient.target_dbp,
+            thresholds=_thresholds(policy),
+            markers=markers,
+            proposal=proposal,
+            width=width,
+            height=height,
+        )
+        for name, width, height in (("trend_svg", 720, 260), ("trend_narrow_svg", NARROW_CHART_WIDTH, 320))
+    }
+    return {name: mark_safe(chart) for name, chart in drawn.items()}  # noqa: S308 - charts escape every label
+
+
+def _trend_context(patient: Patient, policy: ApprovalPolicy, *, days: int) -> dict[str, Any]:
+    """The BP card of the last `days` days (portal/_bp_chart.html): both renderings, the series and the table."""
+    now = timezone.now()
+    readings = list(readings_recent(patient=patient, end=now, window=timedelta(days=days)))
+    return {
+        **_trend_svgs(patient, policy, bp_points(readings)),
+        "series": series_counts(readings),
+        "readings": reading_rows(readings, patient=patient, policy=policy),
+        "last_reading_at": readings[-1].taken_at if readings else None,
+        "now": now,
+    }
 
 
 def _review_post(
@@ -126,18 +147,21 @@ def _review_post(
         messages.error(request, exc.message)
         return redirect("portal:recommendation", pk=rec.pk)
     messages.success(request, f"Decision signed and delivered to patient {rec.patient.code}.")
+    # The worklist offers the next item after this one (portal.views.worklist.queue, loops.selectors).
+    request.session[SIGNED_SESSION_KEY] = rec.pk
     return redirect("portal:queue")
 
 
 @roles_required(Role.CLINICIAN)
 def recommendation_detail(request: HttpRequest, pk: int) -> HttpResponse:
+    """The decision screen: the proposal with the patient's context (issue 11), and the e-signed decision."""
     user = request_user(request)
     try:
         rec = recommendation_get_visible(user=user, recommendation_id=pk)
     except NotFound as exc:
         access_denied_record(actor=user, object_type="recommendation", object_id=pk, reason="outside_care_team")
         raise Http404("No such recommendation.") from exc
-    form = ReviewDecisionForm(request.POST or None)
+    form = ReviewDecisionForm(request.POST or None, recommendation=rec)
     if request.method == "POST":
         response = _review_post(request, user, form, rec)
         if response is not None:
@@ -145,22 +169,31 @@ def recommendation_detail(request: HttpRequest, pk: int) -> HttpResponse:
     patient_record_viewed(actor=user, patient_id=rec.patient_id, what="recommendation")
     access = care_access_for(user=user, patient=rec.patient)
     policy = approval_policy_current()
+    now = timezone.now()
+    record = patient_context(patient=rec.patient, policy=policy, as_of=now)
+    pending = rec.status == RecommendationStatus.PENDING_REVIEW
+    can_sign = access.on_care_team and pending
+    proposal = (rec.created_at, f"proposed: {rec.action}")
     context = {
         "rec": rec,
         "patient": rec.patient,
         "access": access,
-        "can_sign": access.on_care_team and rec.status == RecommendationStatus.PENDING_REVIEW,
-        "now": timezone.now(),
+        "can_sign": can_sign,
+        "now": now,
         "form": form,
-        "trend_svg": mark_safe(_trend_chart(rec.patient, policy, days=30)),  # noqa: S308 - charts escape every label
+        "record": record,
+        "policy": policy,
+        **_trend_svgs(rec.patient, policy, record.points, proposal=proposal),
+        "factors": factor_rows(rec),
         "factors_svg": mark_safe(  # noqa: S308
             factor_bars_svg(
-                [(f["label"], f["contribution"]) for f in rec.top_factors], width=900, title=f"Why {rec.action}"
+                [(f["label"], f["contribution"]) for f in rec.top_factors], width=640, title=f"Why {rec.action}"
             )
         ),
         "proba_svg": mark_safe(probability_bars_svg(rec.probabilities)),  # noqa: S308
         "tier_reasons": [REASON_TEXT.get(code, code) for code in rec.tier_reasons],
-        "ladder": list(enumerate(REGIMEN_LADDER)),
+        "attempts": signature_attempts_left(signer=user) if can_sign else None,
+        "next_item": None if pending else worklist_next_after(user=user, rec_id=rec.pk, now=now),
         "nav": "queue",
     }
     return render(request, "portal/recommendation.html", context)
@@ -276,7 +309,7 @@ def patient_detail(request: HttpRequest, pk: int) -> HttpResponse:
         "target_form": target_form,
         "effective": bounds.effective,
         "policy": policy,
-        "trend_svg": mark_safe(_trend_chart(patient, policy, days=60)),  # noqa: S308
+        **_trend_context(patient, policy, days=60),
         "recommendations": recommendation_list_for_patient(user=user, patient_id=patient.pk),
         "alerts": alerts,
         # Resuming is refused while a P0 safety alert is open (care.services.autonomy_resume): say so instead.
@@ -285,32 +318,10 @@ def patient_detail(request: HttpRequest, pk: int) -> HttpResponse:
         ),
         "bounds_history": bounds.history,
         "changes": regimen_changes_for(patient=patient, limit=10),
+        "care_plan": care_plan_panel(patient),
         "nav": "patients",
     }
     return render(request, "portal/patient.html", context)
-
-
-@roles_required(Role.CLINICIAN, Role.SAFETY_OFFICER)
-def alert_list(request: HttpRequest) -> HttpResponse:
-    alerts = alert_list_visible(user=request_user(request))
-    return render(request, "portal/alerts.html", {"alerts": alerts[:200], "nav": "alerts"})
-
-
-@require_POST
-@roles_required(Role.CLINICIAN, Role.SAFETY_OFFICER)
-def alert_ack(request: HttpRequest, pk: int) -> HttpResponse:
-    user = request_user(request)
-    try:
-        alert = alert_get_visible(user=user, alert_id=pk)
-    except NotFound as exc:
-        access_denied_record(actor=user, object_type="alert", object_id=pk, reason="not_responsible")
-        raise Http404("No such alert.") from exc
-    try:
-        alert_acknowledge(alert=alert, actor=user)
-        messages.success(request, "Alert acknowledged.")
-    except ApplicationError as exc:
-        messages.error(request, exc.message)
-    return redirect("portal:alerts")
 
 
 @roles_required(Role.CLINICIAN)
