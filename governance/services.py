@@ -12,9 +12,8 @@ from django.utils import timezone
 from clinaiops.audit.digests import audit_digest
 from clinaiops.audit.models import AuditAction, AuditEvent
 from clinaiops.audit.services import audit_record, audit_record_denied
-from clinaiops.care.access import care_team_clinician_require
+from clinaiops.care.access import administrator_require, care_team_clinician_require
 from clinaiops.care.models import Patient
-from clinaiops.care.services import administrator_require
 from clinaiops.core.canonical import canonical_sha256
 from clinaiops.core.errors import Conflict, InvalidTransition, NotFound, PermissionRefused, ValidationFailed
 from clinaiops.core.models import Role, User

@@ -86,3 +86,13 @@ def patient_record_viewed(*, actor: User, patient_id: int, what: str) -> None:
             actor=actor,
             payload={"view": what},
         )
+
+
+def administrator_require(*, actor: User | None, action: AuditAction, object_type: str, object_id: object) -> None:
+    """Care-team membership, enrolment and roles decide who may see which patient, so only an administrator (a
+    Django superuser, working in the admin) changes them; `actor=None` is the system seeding a cohort. Call it
+    before the change's transaction: the refusal is audited in its own, which must not roll back with it."""
+    if actor is None or actor.is_superuser:
+        return
+    audit_record_denied(action=action, object_type=object_type, object_id=object_id, actor=actor, reason="not_admin")
+    raise PermissionRefused("Only an administrator can change care teams, enrolment or roles.")

@@ -13,6 +13,7 @@ from django.db import transaction
 
 from clinaiops.audit.models import AuditAction
 from clinaiops.audit.services import audit_record
+from clinaiops.care.access import administrator_require
 from clinaiops.care.models import CareTeam, EscalationChainMember
 from clinaiops.core.errors import ValidationFailed
 from clinaiops.core.models import Role, User
@@ -49,8 +50,6 @@ def escalation_chain_set(*, actor: User | None, team: CareTeam, members: list[Us
     """Set a team's escalation chain (in order) and its lead. An administrator does this, like membership: who
     is woken up for a crisis is part of who may see the patient. Every person must be a clinician on the team.
     An empty `members` means the default order (the team's clinicians as they joined)."""
-    from clinaiops.care.services import administrator_require  # services import this module for the chain
-
     administrator_require(
         actor=actor, action=AuditAction.ESCALATION_CHAIN_SET, object_type="care_team", object_id=team.pk
     )

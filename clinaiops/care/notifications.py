@@ -32,6 +32,7 @@ from django.utils import timezone
 from django.utils.module_loading import import_string
 
 from clinaiops.care.models import Alert, AlertKind, Notification, NotificationInbox, NotificationKind
+from clinaiops.care.signals import notifications_created
 from clinaiops.core.models import User
 
 logger = logging.getLogger(__name__)
@@ -97,9 +98,8 @@ def notice_for(*, recipient: User, kind: NotificationKind, alert: Alert) -> Noti
 
 
 def _notifications_enqueue(notification_ids: list[int]) -> None:
-    from clinaiops.care.tasks import notifications_deliver_task  # tasks import this module
-
-    notifications_deliver_task.delay(notification_ids)
+    # The task is connected to this signal in CareConfig.ready, so this module does not import the tasks module.
+    notifications_created.send(sender=None, notification_ids=notification_ids)
 
 
 def alert_notify(*, recipients: list[User], kind: NotificationKind, alert: Alert) -> list[Notification]:

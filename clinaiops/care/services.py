@@ -11,7 +11,7 @@ from django.utils import timezone
 from clinaiops.audit.digests import audit_digest
 from clinaiops.audit.models import AuditAction
 from clinaiops.audit.services import audit_record, audit_record_denied
-from clinaiops.care.access import care_access_for, care_team_clinician_require
+from clinaiops.care.access import administrator_require, care_access_for, care_team_clinician_require
 from clinaiops.care.escalation_chain import escalation_chain_for
 from clinaiops.care.models import (
     CLINICAL_DISPOSITIONS,
@@ -159,16 +159,6 @@ def patient_enroll(
 def _seeding(actor: User | None) -> str:
     """The system reason of a change the synthetic cohort's seeding makes (no actor), else none."""
     return "cohort_seed" if actor is None else ""
-
-
-def administrator_require(*, actor: User | None, action: AuditAction, object_type: str, object_id: object) -> None:
-    """Care-team membership, enrolment and roles decide who may see which patient, so only an administrator (a
-    Django superuser, working in the admin) changes them; `actor=None` is the system seeding a cohort. Call it
-    before the change's transaction: the refusal is audited in its own, which must not roll back with it."""
-    if actor is None or actor.is_superuser:
-        return
-    audit_record_denied(action=action, object_type=object_type, object_id=object_id, actor=actor, reason="not_admin")
-    raise PermissionRefused("Only an administrator can change care teams, enrolment or roles.")
 
 
 def care_team_create(*, actor: User | None, name: str) -> CareTeam:

@@ -23,6 +23,14 @@ __all__ = [
 CLASS_STYLES = ((svg.BLUE, None), (svg.ORANGE, "6 3"), (svg.VERMILLION, "2 3"))
 
 
+def _diagonal(left: float, top: float, size: float) -> str:
+    """The dashed diagonal of a square plot: perfect calibration on a reliability plot, chance on a ROC plot."""
+    return svg.tag(
+        "line", x1=left, y1=top + size, x2=left + size, y2=top, stroke=svg.MUTED, stroke_width=1,
+        stroke_dasharray="4 3",
+    )  # fmt: skip
+
+
 def _axes(left: float, top: float, size_w: float, size_h: float, x_label: str, y_label: str) -> str:
     """A unit square from 0 to 1 on both axes with grid lines at quarters."""
     parts = []
@@ -79,16 +87,7 @@ def reliability_svg(
             svg.svg_open(width, height, title, css_class="chart-reliability"),
             svg.tag("desc", svg.esc(f"Diagonal = perfect calibration. {summary}")),
             _axes(left, top, size, size, "mean confidence in the bin", "share correct"),
-            svg.tag(
-                "line",
-                x1=left,
-                y1=top + size,
-                x2=left + size,
-                y2=top,
-                stroke=svg.MUTED,
-                stroke_width=1,
-                stroke_dasharray="4 3",
-            ),
+            _diagonal(left, top, size),
             *marks,
             "</svg>",
         ]
@@ -158,16 +157,7 @@ def roc_svg(curves: Sequence[RocCurve], *, title: str = "ROC, each action agains
             svg.svg_open(width, height, title, css_class="chart-roc"),
             svg.tag("desc", svg.esc(f"Dashed diagonal = chance. {summary}")),
             _axes(left, top, size, size, "false-positive rate", "true-positive rate"),
-            svg.tag(
-                "line",
-                x1=left,
-                y1=top + size,
-                x2=left + size,
-                y2=top,
-                stroke=svg.MUTED,
-                stroke_width=1,
-                stroke_dasharray="4 3",
-            ),
+            _diagonal(left, top, size),
             *lines,
             legend,
             "</svg>",

@@ -11,7 +11,6 @@ from __future__ import annotations
 from collections.abc import Callable
 from contextlib import AbstractContextManager
 from datetime import timedelta
-from pathlib import Path
 from typing import Any
 
 import pytest
@@ -25,19 +24,13 @@ from clinaiops.loops.models import Recommendation
 from clinaiops.loops.services.ingest import reading_ingest
 from inference.models import ModelVersion
 from tests.conftest import pending_recommendation_make
+from tests.e2e.browser_helpers import SCREENSHOTS
+from tests.e2e.browser_helpers import portal_log_in as _log_in
 from tests.factories import PASSWORD, PatientFactory, UserFactory
 
 pytestmark = pytest.mark.slow
 
 ChromiumPage = Callable[[], AbstractContextManager[Any]]
-SCREENSHOTS = Path(__file__).resolve().parents[2] / "var" / "screenshots"
-
-
-def _log_in(page: Any, base_url: str, username: str) -> None:
-    page.goto(f"{base_url}/login/")
-    page.get_by_label("Username").fill(username)
-    page.get_by_label("Password").fill(PASSWORD)
-    page.get_by_role("button", name="Sign in").click()
 
 
 def test_clinician_reads_the_context_modifies_signs_and_opens_the_next_item(

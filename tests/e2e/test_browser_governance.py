@@ -9,7 +9,6 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from contextlib import AbstractContextManager
-from pathlib import Path
 from typing import Any
 
 import pytest
@@ -19,20 +18,14 @@ from clinaiops.core.models import User
 from governance.models import ApprovalPolicy, ModelSignoff
 from inference.models import ModelVersion, ServingPointer
 from tests.conftest import audit_actions
+from tests.e2e.browser_helpers import SCREENSHOTS
+from tests.e2e.browser_helpers import portal_log_in as _log_in
 from tests.factories import PASSWORD
 from tests.portal.test_governance_actions import trained_model  # noqa: F401 - the fixture for this tree's features
 
 pytestmark = pytest.mark.slow
 
 ChromiumPage = Callable[[], AbstractContextManager[Any]]
-SCREENSHOTS = Path(__file__).resolve().parents[2] / "var" / "screenshots"
-
-
-def _log_in(page: Any, base_url: str, username: str) -> None:
-    page.goto(f"{base_url}/login/")
-    page.get_by_label("Username").fill(username)
-    page.get_by_label("Password").fill(PASSWORD)
-    page.get_by_role("button", name="Sign in").click()
 
 
 def _shot(page: Any, name: str) -> None:

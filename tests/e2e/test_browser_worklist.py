@@ -11,7 +11,6 @@ from __future__ import annotations
 from collections.abc import Callable
 from contextlib import AbstractContextManager
 from datetime import timedelta
-from pathlib import Path
 from typing import Any
 
 import pytest
@@ -23,24 +22,13 @@ from clinaiops.core.models import User
 from clinaiops.loops.models import Recommendation
 from inference.models import ModelVersion
 from tests.conftest import pending_recommendation_make, readings_add
-from tests.factories import PASSWORD, PatientFactory, UserFactory
+from tests.e2e.browser_helpers import portal_log_in as _log_in
+from tests.e2e.browser_helpers import screenshot as _shot
+from tests.factories import PatientFactory, UserFactory
 
 pytestmark = pytest.mark.slow
 
 ChromiumPage = Callable[[], AbstractContextManager[Any]]
-SCREENSHOTS = Path(__file__).resolve().parents[2] / "var" / "screenshots"
-
-
-def _log_in(page: Any, base_url: str, username: str) -> None:
-    page.goto(f"{base_url}/login/")
-    page.get_by_label("Username").fill(username)
-    page.get_by_label("Password").fill(PASSWORD)
-    page.get_by_role("button", name="Sign in").click()
-
-
-def _shot(page: Any, name: str) -> None:
-    SCREENSHOTS.mkdir(parents=True, exist_ok=True)
-    page.screenshot(path=str(SCREENSHOTS / name), full_page=True)
 
 
 def test_clinician_triages_the_worklist_and_acknowledges_an_alert_with_a_disposition(

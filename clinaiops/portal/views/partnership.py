@@ -204,37 +204,39 @@ def _summary_refused(request: HttpRequest, message: str) -> HttpResponse:
     return render(request, "portal/partnership/summary_refused.html", {"message": message}, status=400)
 
 
-@roles_required(Role.CLINICIAN)
-def visit_summary(request: HttpRequest, pk: int) -> HttpResponse:
-    """The printable visit summary: a standalone page with a header and the date, and no editing forms."""
+def _summary_for(request: HttpRequest, pk: int, *, pdf: bool) -> HttpResponse | tuple[Patient, str, dict[str, Any]]:
+    """The patient, the copy and the template context of a visit summary, or the refusal to show."""
     user = request_user(request)
     patient = _patient_or_404(user, pk)
     wanted = _summary_request(request)
     if isinstance(wanted, str):
         return _summary_refused(request, wanted)
     copy, days = wanted
-    patient_record_viewed(actor=user, patient_id=patient.pk, what=f"visit_summary_{copy}")
+    patient_record_viewed(actor=user, patient_id=patient.pk, what=f"visit_summary_{'pdf_' if pdf else ''}{copy}")
     summary = visit_summary_build(patient=patient, days=days)
-    return render(
-        request, "portal/partnership/visit_summary.html", _summary_context(summary, copy=copy, user=user, pdf=False)
-    )
+    return patient, copy, _summary_context(summary, copy=copy, user=user, pdf=pdf)
+
+
+@roles_required(Role.CLINICIAN)
+def visit_summary(request: HttpRequest, pk: int) -> HttpResponse:
+    """The printable visit summary: a standalone page with a header and the date, and no editing forms."""
+    found = _summary_for(request, pk, pdf=False)
+    if isinstance(found, HttpResponse):
+        return found
+    _, _, context = found
+    return render(request, "portal/partnership/visit_summary.html", context)
 
 
 @roles_required(Role.CLINICIAN)
 def visit_summary_pdf(request: HttpRequest, pk: int) -> HttpResponse:
     """The same summary as a PDF (WeasyPrint, through compliance's one helper)."""
-    user = request_user(request)
-    patient = _patient_or_404(user, pk)
-    wanted = _summary_request(request)
-    if isinstance(wanted, str):
-        return _summary_refused(request, wanted)
-    copy, days = wanted
-    patient_record_viewed(actor=user, patient_id=patient.pk, what=f"visit_summary_pdf_{copy}")
-    summary = visit_summary_build(patient=patient, days=days)
-    html = render_to_string(
-        "portal/partnership/visit_summary.html", _summary_context(summary, copy=copy, user=user, pdf=True)
+    found = _summary_for(request, pk, pdf=True)
+    if isinstance(found, HttpResponse):
+        return found
+    patient, copy, context = found
+    response = HttpResponse(
+        html_pdf(render_to_string("portal/partnership/visit_summary.html", context)), content_type="application/pdf"
     )
-    response = HttpResponse(html_pdf(html), content_type="application/pdf")
     name = f"visit-summary-{patient.code}-{copy}-{timezone.localdate():%Y-%m-%d}.pdf"
     response["Content-Disposition"] = f'attachment; filename="{name}"'
     return response
