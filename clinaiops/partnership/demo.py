@@ -34,6 +34,9 @@ _PRIVATE_NOTES = (
     "Discussed ankle swelling on amlodipine; review at next follow-up.",
 )
 
+# A week of the patient's own check-ins for every sixth patient: enough to show progress, cheap for `make demo`.
+CHECKIN_DAYS = 7
+
 
 @dataclass(frozen=True)
 class PartnershipSeedCounts:
@@ -52,7 +55,7 @@ def partnership_demo_seed(
     - every patient: a follow-up recorded 0–31 days ago (staggered), so only those the rule wants back sooner
       (a recent alert, volatile readings) are overdue, and the worklist is not flooded on day one;
     - every third patient: salt, activity and medicine-taking goals, and a sleep goal for every sixth;
-    - every sixth: two weeks of the patient's own check-ins (salt, activity, sleep);
+    - every sixth: a week (CHECKIN_DAYS) of the patient's own check-ins (salt, activity, sleep);
     - every fourth: a note the patient can see, and every eighth a private clinical note;
     - every twentieth: a clinician's override of the follow-up date, with a reason.
     """
@@ -74,7 +77,7 @@ def partnership_demo_seed(
                 lifestyle_goal_set(actor=clinician, patient=patient, kind="sleep", target_value=Decimal(7))
                 goals += 1
         if index % 6 == 0:
-            for day in range(14):
+            for day in range(CHECKIN_DAYS):
                 on = today - timedelta(days=day)
                 wobble = (index + day) % 5
                 for kind, value in (

@@ -238,7 +238,7 @@ def test_demo_seed_writes_through_the_services(patient: Patient, clinician: User
     readings_add(patients[8], [(122, 76)] * 5 + [(186, 104)])  # a crisis: a one-week follow-up
     counts = partnership_demo_seed(clinician=clinician, patients=patients)
     assert counts.followups == 12 and counts.overrides == 1 and counts.goals == 4 * 3 + 2
-    assert counts.checkins == 2 * 14 * 3 and counts.notes == 3 + 2
+    assert counts.checkins == 2 * 7 * 3 and counts.notes == 3 + 2
     assert AuditEvent.objects.filter(action="followup.recorded").count() == 12
     assert notes_for_patient_view(patient).count() == 1
     # Followed up 0–11 days ago: only the patient with an alert (one week, followed up 8 days ago) is overdue.
