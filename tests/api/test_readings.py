@@ -81,7 +81,9 @@ def test_refusal_is_audited_without_the_values(patient: Patient, api_client_for:
     api_client_for(patient.user).post("/api/v1/readings/", _body(systolic=299, diastolic=250), format="json")
     event = AuditEvent.objects.get(action="reading.refused")
     assert event.outcome == "denied"
-    assert "299" not in str(event.payload) and "250" not in str(event.payload)
+    # Keyed digests are hex and may hold "299" by chance; everything else in the payload must not.
+    plain = [str(v) for v in event.payload_data.values() if not str(v).startswith("hmac-sha256:")]
+    assert not any("299" in v or "250" in v for v in plain)
 
 
 def test_malformed_json_gets_a_400_with_the_error_shape(
