@@ -269,7 +269,7 @@ def test_impact_preview_counts_proposals_that_change_tier(
     deployed_model: ModelVersion, patient: object, safety_officer: User
 ) -> None:
     from clinaiops.loops.models import Recommendation
-    from clinaiops.portal.views.policy import policy_impact
+    from clinaiops.loops.policy_impact import policy_impact
     from tests.conftest import pending_recommendation_make
 
     rec = pending_recommendation_make(patient)  # type: ignore[arg-type]
