@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+import copy
 from datetime import timedelta
 from typing import Any
 
 from django.conf import settings
-from django.db import transaction
+from django.db import connection, transaction
+from django.db.models import QuerySet
+from django.db.models.expressions import RawSQL
 from django.utils import timezone
 
 from clinaiops.audit.digests import audit_digest
@@ -126,23 +129,57 @@ def signature_verify(*, signature: Signature, record_type: str, record_id: objec
     )
 
 
+# The policy in force, kept by each process with the marker of the row it was read from: every call still asks the
+# database which row is newest, but only for that marker (its id and row version: PostgreSQL's xmin and ctid), and
+# reads and decrypts the whole row only when the marker differs. That check is what makes the cache safe: a version
+# published by any process, on any host, is seen by the first statement after its commit, exactly as when the row
+# was read each time (a stale crisis threshold would be a safety failure, not a slow page). There is nothing to
+# invalidate, so no publish path can forget to. The row version changes with any write, so even an edit in place
+# (never made: a change is a new version) or a restored database is not served from the cache; a version created
+# in a transaction that rolls back is no longer the newest for the next call, which then reads the row again.
+_policy_in_force: tuple[tuple[object, ...], ApprovalPolicy] | None = None
+
+
+def _policy_newest() -> QuerySet[ApprovalPolicy]:
+    newest = ApprovalPolicy.objects.order_by("-version")
+    if connection.vendor == "postgresql":
+        # xmin: the transaction that wrote this row version; ctid: where it lies, new with every write, even a
+        # second write in that same transaction.
+        return newest.annotate(row_version=RawSQL("xmin::text || '/' || ctid::text", ()))
+    return newest  # SQLite has no row version: the version and its creation time stand for it (rows are immutable)
+
+
+def _marker_fields() -> tuple[str, ...]:
+    return ("pk", "row_version") if connection.vendor == "postgresql" else ("pk", "version", "created_at")
+
+
 def approval_policy_current() -> ApprovalPolicy:
-    """The newest policy version. The first call on an empty database creates version 1 with the documented
-    defaults (DESIGN §2), audited as a system bootstrap."""
-    policy = ApprovalPolicy.objects.order_by("-version").first()
-    if policy is not None:
-        return policy
-    with transaction.atomic():
-        policy = ApprovalPolicy.objects.select_for_update().order_by("-version").first()
-        if policy is None:
-            policy = ApprovalPolicy.objects.create(version=1, created_at=timezone.now())
-            audit_record(
-                action=AuditAction.POLICY_CREATED,
-                object_type="approval_policy",
-                object_id=policy.pk,
-                system_reason="default_policy_bootstrap",
-                payload={"version": 1},
-            )
+    """The newest policy version (one query for its marker; the row itself only when it changed). The first call
+    on an empty database creates version 1 with the documented defaults (DESIGN §2), audited as a system bootstrap.
+    Each caller gets its own copy, so that nothing a caller sets on it reaches the next."""
+    global _policy_in_force
+    marker = _policy_newest().values_list(*_marker_fields()).first()
+    cached = _policy_in_force
+    if marker is not None and cached is not None and cached[0] == marker:
+        return copy.copy(cached[1])
+    policy = _policy_newest().first() if marker is not None else None
+    if policy is None:
+        with transaction.atomic():
+            policy = ApprovalPolicy.objects.select_for_update().order_by("-version").first()
+            if policy is None:
+                policy = ApprovalPolicy.objects.create(version=1, created_at=timezone.now())
+                audit_record(
+                    action=AuditAction.POLICY_CREATED,
+                    object_type="approval_policy",
+                    object_id=policy.pk,
+                    system_reason="default_policy_bootstrap",
+                    payload={"version": 1},
+                )
+            policy = _policy_newest().first()  # with its marker, to cache it below (once per database)
+            assert policy is not None
+    # Keyed by the marker of the row read, not by the one asked for first: a version landing in between is newer
+    # than that marker, and must not answer for it.
+    _policy_in_force = (tuple(getattr(policy, name) for name in _marker_fields()), copy.copy(policy))
     return policy
 
 

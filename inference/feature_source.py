@@ -5,6 +5,7 @@ from __future__ import annotations
 from datetime import datetime, timedelta
 
 import numpy as np
+from django.db.models import Count, Q
 
 from clinaiops.care.models import DoseLog, Patient, Reading, RegimenChange
 from inference.features import WINDOW_DAYS, FeatureWindow, feature_vector
@@ -17,7 +18,9 @@ def feature_window_load(*, patient: Patient, as_of: datetime, current_step: int 
         .order_by("taken_at")
         .values_list("taken_at", "systolic", "diastolic", "heart_rate", "source")
     )
-    doses = DoseLog.objects.filter(patient=patient, day__gt=start.date(), day__lte=as_of.date())
+    doses = DoseLog.objects.filter(patient=patient, day__gt=start.date(), day__lte=as_of.date()).aggregate(
+        logged=Count("pk"), taken=Count("pk", filter=Q(taken=True))
+    )  # one query for both counts
     last_change = (
         RegimenChange.objects.filter(patient=patient, changed_at__lte=as_of)
         .order_by("-changed_at")
@@ -32,8 +35,8 @@ def feature_window_load(*, patient: Patient, as_of: datetime, current_step: int 
         diastolic=np.array([r[2] for r in rows], dtype=np.float64),
         heart_rate=np.array([np.nan if r[3] is None else r[3] for r in rows], dtype=np.float64),
         source=np.array([r[4] for r in rows], dtype=np.str_),
-        doses_logged=doses.count(),
-        doses_taken=doses.filter(taken=True).count(),
+        doses_logged=doses["logged"],
+        doses_taken=doses["taken"],
         current_step=patient.current_step if current_step is None else current_step,
         last_change_at=last_change,
         age=as_of.year - patient.birth_year,

@@ -9,7 +9,9 @@ Every token (simplejwt's signed JWTs) carries two claims of ours besides the use
   (core.RevokedTokenFamily).
 
 Both are checked in the same query that fetches the user, which authentication makes anyway, so revocation costs
-no query per request. Failures answer 401 in the one error shape with a code the app can act on:
+no query per request. The same query joins a patient's record and care team (the patient API's every operation
+needs them: clinaiops.care.selectors.patient_for_user reuses them), so a reading costs one query before its own
+work, not two. Failures answer 401 in the one error shape with a code the app can act on:
 `token_expired` (refresh and retry), `token_invalid` (not one of our tokens) and `token_revoked` (sign in again).
 """
 
@@ -31,6 +33,7 @@ from clinaiops.core.models import RevokedTokenFamily, User
 
 GENERATION_CLAIM = "gen"
 FAMILY_CLAIM = "fam"
+PATIENT_IDENTIFIER_FIELDS = ("patient__given_name", "patient__family_name", "patient__date_of_birth", "patient__mrn")
 
 
 class TokenRefusal(StrEnum):
@@ -78,6 +81,11 @@ def token_user_get(token: Token) -> User:
     revoked_family = RevokedTokenFamily.objects.filter(user_id=OuterRef("pk"), family=str(token[FAMILY_CLAIM]))
     user = (
         User.objects.annotate(token_family_revoked=Exists(revoked_family))
+        # A LEFT JOIN: staff accounts have no patient, and the relation is then cached as absent (no query later).
+        .select_related("patient__care_team")
+        # The direct identifiers are encrypted and no API operation shows them: not decrypted on every request
+        # (loaded on access, as any deferred field).
+        .defer(*PATIENT_IDENTIFIER_FIELDS)
         .filter(pk=token[jwt_settings.USER_ID_CLAIM])
         .first()
     )

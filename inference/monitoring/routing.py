@@ -19,6 +19,7 @@ import hashlib
 from dataclasses import dataclass
 
 from django.conf import settings
+from django.db.models import Exists, OuterRef
 
 from inference.features import FEATURE_SET_VERSION
 from inference.models import Arm, ModelVersion, ServingPointer
@@ -70,19 +71,26 @@ def canary_percent_for(pointer: ServingPointer) -> int:
     return state.stage_percent if state.status == CanaryStatus.ACTIVE else 0
 
 
+# A model version row carries its metrics and gates (tens of KB of JSON, DESIGN §10) besides what serving reads
+# (hashes, manifest, feature names, classes): those two stay in the database, undecoded, on every evaluation.
+_VERSION_NOT_SERVED = ("model_version__metrics", "model_version__gates")
+
+
 def routing_for_patient(patient_id: int) -> Routing:
-    pointers = {pointer.arm: pointer for pointer in ServingPointer.objects.select_related("model_version")}
-    held = (
-        set(
-            MonitoringAlert.objects.filter(
-                kind=MonitoringAlertKind.MODEL_INTEGRITY,
-                status=MonitoringAlertStatus.OPEN,
-                model_version_id__in=[pointer.model_version_id for pointer in pointers.values()],
-            ).values_list("model_version_id", flat=True)
-        )
-        if pointers
-        else set()
+    # One query: each pointer, its version, and whether an open integrity alert holds that version. Read afresh on
+    # every call, so a promotion, a rollback or a hold applies to the next evaluation.
+    integrity_hold = MonitoringAlert.objects.filter(
+        kind=MonitoringAlertKind.MODEL_INTEGRITY,
+        status=MonitoringAlertStatus.OPEN,
+        model_version_id=OuterRef("model_version_id"),
     )
+    rows = (
+        ServingPointer.objects.select_related("model_version")
+        .defer(*_VERSION_NOT_SERVED)
+        .annotate(version_held=Exists(integrity_hold))
+    )
+    pointers = {pointer.arm: pointer for pointer in rows}
+    held = {pointer.model_version_id for pointer in pointers.values() if pointer.version_held}  # type: ignore[attr-defined]
     arm, version = Arm.PRODUCTION, pointers[Arm.PRODUCTION].model_version if Arm.PRODUCTION in pointers else None
     percent = 0
     canary = pointers.get(Arm.CANARY)

@@ -19,8 +19,10 @@ from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime, timedelta
 from typing import Any, NoReturn
 
+import numpy as np
 from django.conf import settings
 from django.db import transaction
+from django.db.models import Exists, OuterRef, Q
 from django.utils import timezone
 
 from clinaiops.audit.digests import audit_digest
@@ -48,8 +50,8 @@ from governance.selectors import autonomy_bounds_current, effective_bounds_of
 from governance.services import approval_policy_current
 from governance.stop import ai_stop_barrier, ai_stop_in_force
 from inference.artifacts import ArtifactMissing, ArtifactTampered
-from inference.feature_source import features_for_patient
-from inference.features import FEATURE_SET_VERSION
+from inference.feature_source import feature_window_load
+from inference.features import FEATURE_SET_VERSION, WINDOW_DAYS, FeatureWindow, feature_vector
 from inference.manifest import approval_trusted
 from inference.models import ModelVersion
 from inference.monitoring.models import RULES_ONLY_ARM
@@ -123,39 +125,34 @@ def _skip(patient: Patient, reason: str, actor: User | None) -> EvaluationOutcom
     return EvaluationOutcome(recommendation=None, created=False, skipped_reason=reason)
 
 
-def _decision_awaiting_response(patient: Patient) -> Recommendation | None:
-    """The signed decision delivered to the patient and not yet answered, if any."""
-    return (
-        Recommendation.objects.filter(
-            patient=patient,
-            status=RecommendationStatus.DELIVERED,
-            pk__in=ReviewDecision.objects.values("recommendation"),
-        )
-        .order_by("-delivered_at")
-        .first()
-    )
-
-
-def _repeat_of(patient: Patient, trigger: str, as_of: datetime) -> Recommendation | None:
-    """The evaluation this request repeats: today's scheduled one, or an on-demand one moments ago with no
-    reading received since."""
+def _repeat_and_awaiting(
+    patient: Patient, trigger: str, as_of: datetime
+) -> tuple[Recommendation | None, Recommendation | None]:
+    """(repeat, decided) from one query. The evaluation this request repeats: today's scheduled one, or an
+    on-demand one moments ago with no reading received since. The signed decision delivered to the patient and not
+    yet answered, if any. Read under the patient's lock, which every evaluation takes first."""
     if trigger == Trigger.SCHEDULED:
-        return Recommendation.objects.filter(
-            patient=patient, evaluation_date=as_of.date(), trigger=Trigger.SCHEDULED
-        ).first()
-    last = (
-        Recommendation.objects.filter(
-            patient=patient,
-            trigger=Trigger.ON_DEMAND,
-            # No upper bound: a concurrent click that took its clock a moment later may have stored it first.
-            created_at__gte=as_of - timedelta(seconds=ON_DEMAND_REPEAT_SECONDS),
-        )
-        .order_by("-created_at")
-        .first()
+        repeats = Q(evaluation_date=as_of.date(), trigger=Trigger.SCHEDULED)
+    else:
+        # No upper bound: a concurrent click that took its clock a moment later may have stored it first.
+        repeats = Q(trigger=Trigger.ON_DEMAND, created_at__gte=as_of - timedelta(seconds=ON_DEMAND_REPEAT_SECONDS))
+    signed = ReviewDecision.objects.filter(recommendation=OuterRef("pk"))
+    rows = list(
+        Recommendation.objects.filter(patient=patient)
+        .annotate(signed=Exists(signed))
+        .filter(repeats | Q(status=RecommendationStatus.DELIVERED, signed=True))
+        .order_by("-created_at", "-pk")
     )
-    if last is None or Reading.objects.filter(patient=patient, received_at__gt=last.created_at).exists():
-        return None
-    return last
+    awaiting = [r for r in rows if r.status == RecommendationStatus.DELIVERED and r.signed]  # type: ignore[attr-defined]
+    decided = max(awaiting, key=lambda rec: rec.delivered_at or rec.created_at) if awaiting else None
+    if trigger == Trigger.SCHEDULED:
+        repeat = next((r for r in rows if r.trigger == Trigger.SCHEDULED and r.evaluation_date == as_of.date()), None)
+        return repeat, decided
+    since = as_of - timedelta(seconds=ON_DEMAND_REPEAT_SECONDS)
+    last = next((r for r in rows if r.trigger == Trigger.ON_DEMAND and r.created_at >= since), None)
+    if last is not None and Reading.objects.filter(patient=patient, received_at__gt=last.created_at).exists():
+        last = None
+    return last, decided
 
 
 def _awaiting_message(decided: Recommendation) -> str:
@@ -263,12 +260,10 @@ def _tiered(
     policy: ApprovalPolicy,
     bounds: AutonomyBounds | None,
     features: dict[str, float],
+    window: FeatureWindow,
 ) -> _Proposal:
     if proposal.arm == RULES_ONLY_ARM:
         return proposal
-    recent_readings = readings_recent(
-        patient=patient, end=as_of, window=timedelta(days=policy.min_readings_window_days)
-    ).count()
     tiering = proposal_tier(
         TierInput(
             from_step=patient.current_step,
@@ -276,13 +271,22 @@ def _tiered(
             confidence=proposal.confidence,
             open_safety_alert=alerts_open_for(patient=patient).exists(),
             autonomy_paused=patient.autonomy_paused,
-            recent_readings=recent_readings,
+            recent_readings=_readings_in_last(window, patient=patient, days=policy.min_readings_window_days),
             sbp_excess=features["sbp_excess_7d"],
             dbp_excess=features["dbp_excess_7d"],
         ),
         effective_bounds_of(bounds, policy),
     )
     return replace(proposal, tier=tiering.tier, tier_reasons=tiering.reasons)
+
+
+def _readings_in_last(window: FeatureWindow, *, patient: Patient, days: int) -> int:
+    """The readings taken in the `days` up to the window's end (both ends included), counted in the feature window
+    already loaded when it covers them; a policy's longer window is counted in the database."""
+    if days > WINDOW_DAYS:
+        return readings_recent(patient=patient, end=window.as_of, window=timedelta(days=days)).count()
+    start = (window.as_of - timedelta(days=days)).timestamp()
+    return int(np.count_nonzero(window.taken_at >= start))
 
 
 def _held_for_review(proposal: _Proposal) -> _Proposal:
@@ -429,54 +433,62 @@ def _refuse(patient: Patient, decided: Recommendation, actor: User | None) -> No
 
 
 def _evaluate(*, patient: Patient, trigger: str, as_of: datetime, actor: User | None) -> EvaluationOutcome:
-    # Cheap checks first, without a lock, so a repeat or a refusal costs no scoring; they run again under it.
-    repeat = _repeat_of(patient, trigger, as_of)
-    if repeat is not None:
-        return EvaluationOutcome(recommendation=repeat, created=False)
-    if trigger == Trigger.ON_DEMAND and (decided := _decision_awaiting_response(patient)) is not None:
-        _refuse(patient, decided, actor)
+    decided: Recommendation | None = None
+    with transaction.atomic():  # a savepoint when nested
+        # Serialize evaluations of this patient on its row, read afresh with the lock (its step, targets and
+        # autonomy as they are now), so that everything below, from the repeat check to the supersede, sees one
+        # state. A repeat or a refusal is found before any scoring.
+        patient.refresh_from_db(from_queryset=Patient.objects.select_for_update())
+        # Before the stop's looks and any audit event: a stop committing now waits for this transaction, or this
+        # waits for the stop and sees it (governance.stop).
+        ai_stop_barrier(exclusive=False)
+        repeat, decided = _repeat_and_awaiting(patient, trigger, as_of)
+        if repeat is not None:
+            return EvaluationOutcome(recommendation=repeat, created=False)
+        if decided is None or trigger != Trigger.ON_DEMAND:
+            return _evaluate_locked(patient=patient, trigger=trigger, as_of=as_of, actor=actor, decided=decided)
+    # Refused outside the transaction, so that the refusal's own audit event stays.
+    assert decided is not None
+    _refuse(patient, decided, actor)
+
+
+def _evaluate_locked(
+    *, patient: Patient, trigger: str, as_of: datetime, actor: User | None, decided: Recommendation | None
+) -> EvaluationOutcome:
+    """The evaluation proper, under the patient's lock and the stop's barrier. `decided`: a signed decision that
+    awaits the patient, beside which a scheduled evaluation is held for review."""
     routing = routing_for_patient(patient.pk)
     version = routing.version
     if version is None:
         return _skip(patient, "no_model_serving", actor)
-    if not readings_recent(patient=patient, end=as_of, window=timedelta(days=14)).exists():
+    window = feature_window_load(patient=patient, as_of=as_of)
+    if not len(window.taken_at):  # no reading in the last WINDOW_DAYS (14) days
         return _skip(patient, "no_recent_readings", actor)
-    patient.refresh_from_db()
-    features = features_for_patient(patient=patient, as_of=as_of)
+    features = feature_vector(window)
+    stop = ai_stop_in_force(patient=patient)
     if routing.version_held:
         proposal = _rules_only_proposal(patient=patient, routed_arm=routing.arm, failure="integrity_hold")
-    elif (stop := ai_stop_in_force(patient=patient)) is not None:  # stopped: the model is not even run
-        proposal = _ai_stopped_proposal(patient=patient, routed_arm=routing.arm, stop_id=stop.pk)
-    else:
+        model_integrity_hold_seen(version=version)
+    elif stop is None:  # stopped: the model is not even run
         proposal = _model_proposal(routing=routing, version=version, patient=patient, features=features)
-    policy = approval_policy_current()
-    with transaction.atomic():  # a savepoint when nested
-        # Serialize evaluations of this patient, so the checks below and the supersede all see one state.
-        Patient.objects.select_for_update().filter(pk=patient.pk).first()
-        # Before any audit event: a stop committing now waits for this transaction, or this waits for the stop.
-        ai_stop_barrier(exclusive=False)
-        if proposal.integrity_failure == "integrity_hold":
-            model_integrity_hold_seen(version=version)
-        elif proposal.integrity_failure:
-            # Alert even if this evaluation is a repeat or refused below: a changed artifact must be seen.
+        if proposal.integrity_failure:  # a changed artifact must be seen: engineers are alerted
             model_integrity_failure_record(version=version, arm=routing.arm, error=proposal.integrity_failure)
-        repeat = _repeat_of(patient, trigger, as_of)
-        if repeat is not None:
-            return EvaluationOutcome(recommendation=repeat, created=False)
-        decided = _decision_awaiting_response(patient)
-        if decided is None or trigger != Trigger.ON_DEMAND:
-            bounds = autonomy_bounds_current(patient=patient)
-            tiered = _tiered(proposal, patient=patient, as_of=as_of, policy=policy, bounds=bounds, features=features)
-            # Checked again here, under the patient's lock and right before storing: a stop signed while this
-            # evaluation was under way (queued, scoring) holds for it too.
-            if (stop := ai_stop_in_force(patient=patient)) is not None:
-                tiered = _ai_stopped_proposal(patient=patient, routed_arm=routing.arm, stop_id=stop.pk)
-            rec = _recommendation_create(
-                patient=patient, trigger=trigger, as_of=as_of, actor=actor, version=version, policy=policy,
-                bounds=bounds, features=features, proposal=tiered if decided is None else _held_for_review(tiered),
-            )  # fmt: skip
-            return EvaluationOutcome(recommendation=rec, created=True)
-    _refuse(patient, decided, actor)
+    if stop is not None:
+        proposal = _ai_stopped_proposal(patient=patient, routed_arm=routing.arm, stop_id=stop.pk)
+    policy = approval_policy_current()
+    bounds = autonomy_bounds_current(patient=patient)
+    tiered = _tiered(
+        proposal, patient=patient, as_of=as_of, policy=policy, bounds=bounds, features=features, window=window
+    )
+    # Looked at again right before storing. Another process's stop cannot land in between (it waits for the barrier
+    # this transaction holds), but this one's can, and SQLite (the demo) has no barrier.
+    if stop is None and (stop := ai_stop_in_force(patient=patient)) is not None:
+        tiered = _ai_stopped_proposal(patient=patient, routed_arm=routing.arm, stop_id=stop.pk)
+    rec = _recommendation_create(
+        patient=patient, trigger=trigger, as_of=as_of, actor=actor, version=version, policy=policy,
+        bounds=bounds, features=features, proposal=tiered if decided is None else _held_for_review(tiered),
+    )  # fmt: skip
+    return EvaluationOutcome(recommendation=rec, created=True)
 
 
 def evaluation_run(

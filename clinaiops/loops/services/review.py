@@ -114,8 +114,10 @@ def review_decide(
     }[DecisionOutcome(outcome)]
     assert final_step is not None
     with transaction.atomic():
+        # The recommendation and its patient, not the model version: every sign-off on one model would queue behind
+        # every other otherwise.
         rec = (
-            Recommendation.objects.select_for_update()
+            Recommendation.objects.select_for_update(of=("self", "patient"))
             .select_related("model_version", "patient")
             .get(pk=recommendation.pk)
         )
