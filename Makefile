@@ -11,13 +11,14 @@ PYTEST_WORKERS ?= auto
 PYTEST_PARALLEL := $(if $(filter 0,$(PYTEST_WORKERS)),,-n $(PYTEST_WORKERS) --dist worksteal)
 export PIP_DISABLE_PIP_VERSION_CHECK := 1
 
-.PHONY: help install system-deps services demo demo-reset serve lint test test-sqlite bench bench-quick clean
+.PHONY: help install system-deps services demo demo-reset serve lint test test-sqlite fuzz-api bench bench-quick clean
 
 help:
 	@echo "make demo        build the demo (SQLite, eager Celery) and serve it on 127.0.0.1:$(PORT)"
 	@echo "make demo-reset  throw the demo database away and build it again"
 	@echo "make test        linters, then the whole suite on PostgreSQL"
 	@echo "make test-sqlite the suite on SQLite"
+	@echo "make fuzz-api    schemathesis against the live API (every operation, 100 examples each, --checks all)"
 	@echo "make soak        the safety-invariant state machine at 10x CI's size, printing what it covered"
 	@echo "make bench       benchmarks, printed as ratios against baselines"
 	@echo "make bench-quick a reduced bench, under 5 minutes once its seed database exists"
@@ -92,6 +93,14 @@ lint: install
 
 test: install services lint
 	DATABASE_URL=$${DATABASE_URL:-$(TEST_DATABASE_URL)} $(VENV)/bin/pytest $(PYTEST_PARALLEL) --durations=15
+	$(PY) .ci/schemathesis.py
+
+# schemathesis against the live app (issue 12, .ci/schemathesis.py): gunicorn on a fresh PostgreSQL database, every
+# operation of /api/v1/schema/ with 100 examples each (FUZZ_MAX_EXAMPLES) and --checks all. Prints the counts; fails
+# on a server error, a response its schema does not allow, an undocumented status or any other failed check (the
+# acceptance checks are printed, not failing: see the script).
+fuzz-api: install services
+	$(PY) .ci/schemathesis.py
 
 test-sqlite: install
 	DATABASE_URL=sqlite:///$(CURDIR)/var/test.sqlite3 $(VENV)/bin/pytest $(PYTEST_PARALLEL) --durations=15
@@ -112,6 +121,12 @@ bench: install services system-deps $(BENCH_VENV)/.installed
 
 bench-quick: install services system-deps $(BENCH_VENV)/.installed
 	$(PY) bench/run.py --quick --drift-python $(BENCH_VENV)/bin/python
+
+# The ledger's append through a private pgbouncer in transaction mode (docs/scaling.md); needs Debian's pgbouncer.
+.PHONY: bench-pgbouncer
+bench-pgbouncer: install services
+	@command -v pgbouncer >/dev/null || [ -x /usr/sbin/pgbouncer ] || { echo "needs: apt-get install pgbouncer"; exit 1; }
+	$(PY) bench/pgbouncer_ledger.py
 
 # The safety state machine (tests/properties/test_safety_machine.py) at ten times CI's size (100,000 simulated
 # patient-days); prints what it covered (patients, patient-days, readings, crises, decisions, swaps, stops).

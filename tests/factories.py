@@ -53,3 +53,19 @@ class PatientFactory(factory.django.DjangoModelFactory[Patient]):
     target_sbp = 130
     target_dbp = 80
     enrolled_at = datetime(2026, 1, 1, tzinfo=UTC)
+
+
+class DeviceGatewayFactory(UserFactory):
+    """A hospital's device gateway (a FHIR service account); put it on care teams with `care_teams=[team]`."""
+
+    class Meta:
+        skip_postgeneration_save = True
+
+    username = factory.Sequence(lambda n: f"gateway-{n:04d}")
+    role = Role.DEVICE_GATEWAY
+    printed_name = "Ward device gateway"
+
+    @factory.post_generation
+    def care_teams(self, create: bool, teams: list[CareTeam] | None, **kwargs: object) -> None:
+        for team in teams or []:
+            team.members.add(self)

@@ -1,5 +1,11 @@
 """API sign-in, token rotation and sign-out (the writes behind clinaiops/api/auth_views.py).
 
+People sign in with a password (and a second factor where it applies) and get a refresh and an access token. A
+device gateway (Role.DEVICE_GATEWAY, a hospital's service account; `manage.py create_device_gateway`) signs in
+client-credentials style (OAuth 2.0, RFC 6749 §4.4): its client id is its username and its secret its password, so
+the secret is stored hashed and the sign-in goes through the same django-axes lock-out as people's. It gets an
+access token only, with the same revocation claims; when it expires, the gateway signs in again.
+
 Every revocation is written in the audit ledger in the same transaction as the change: a sign-out
 (`auth.signed_out`) and a refused reuse of a refresh token (`auth.token_reuse_refused`, which revokes the family).
 """
@@ -32,7 +38,7 @@ from clinaiops.audit.services import audit_record, audit_record_denied
 from clinaiops.core.auth import AccountLocked, sign_in_lock_retry_after
 from clinaiops.core.errors import Unauthenticated
 from clinaiops.core.mfa import mfa_applies, mfa_code_verify, mfa_device, mfa_retry_after
-from clinaiops.core.models import RevokedTokenFamily, User
+from clinaiops.core.models import RevokedTokenFamily, Role, User
 
 # Refused sign-ins answer 401 (core.errors.Unauthenticated) with one of these codes.
 INVALID_CREDENTIALS = "invalid_credentials"
@@ -54,6 +60,14 @@ def _mfa_refused(retry_after: int | None) -> Unauthenticated:
 class TokenPair:
     access: str
     refresh: str
+
+
+@dataclass(frozen=True)
+class ClientAccessToken:
+    """A device gateway's access token and its lifetime in seconds (no refresh token: it signs in again)."""
+
+    access: str
+    expires_in: int
 
 
 def _outstanding_record(refresh: Token, user: User) -> None:
@@ -99,13 +113,10 @@ def sign_in(*, request: Any, username: str, password: str, otp: str) -> TokenPai
 
     A lock-out (django-axes after repeated failures from this address, or a signature lock-out when the password
     was right) answers AccountLocked with the wait, distinct from a wrong password."""
-    user = authenticate(request=request, username=username, password=password)
-    if user is None:
-        retry_after = sign_in_lock_retry_after(request)
-        if retry_after is not None:
-            raise AccountLocked(retry_after=retry_after)
-        raise Unauthenticated("No active account was found with these credentials.", code=INVALID_CREDENTIALS)
-    assert isinstance(user, User)
+    user = _credentials_check(request=request, username=username, password=password)
+    if user.role == Role.DEVICE_GATEWAY:
+        # A service account has no refresh token to keep safe: it signs in each time with its secret.
+        raise Unauthenticated("A device gateway signs in with grant_type client_credentials.", code=INVALID_CREDENTIALS)
     if mfa_applies(user):
         device = mfa_device(user)
         if device is None:
@@ -124,6 +135,29 @@ def sign_in(*, request: Any, username: str, password: str, otp: str) -> TokenPai
             raise _mfa_refused(mfa_retry_after(device))
     with transaction.atomic():
         return token_pair_issue(user)
+
+
+def _credentials_check(*, request: Any, username: str, password: str) -> User:
+    """The active, unlocked user with these credentials (through django-axes), or AccountLocked / Unauthenticated."""
+    user = authenticate(request=request, username=username, password=password)
+    if user is None:
+        retry_after = sign_in_lock_retry_after(request)
+        if retry_after is not None:
+            raise AccountLocked(retry_after=retry_after)
+        raise Unauthenticated("No active account was found with these credentials.", code=INVALID_CREDENTIALS)
+    assert isinstance(user, User)
+    return user
+
+
+def client_sign_in(*, request: Any, client_id: str, client_secret: str) -> ClientAccessToken:
+    """A device gateway's sign-in (the client-credentials grant): an access token of a new sign-in family, so that
+    a sign-out, a new secret (`set_password`) or a deactivation revokes it. Any other account is refused exactly as
+    a wrong secret is."""
+    user = _credentials_check(request=request, username=client_id, password=client_secret)
+    if user.role != Role.DEVICE_GATEWAY:
+        raise Unauthenticated("No active account was found with these credentials.", code=INVALID_CREDENTIALS)
+    access = access_token_issue(user)
+    return ClientAccessToken(access=access, expires_in=int(jwt_settings.ACCESS_TOKEN_LIFETIME.total_seconds()))
 
 
 def token_pair_refresh(raw: str) -> TokenPair:

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from drf_spectacular.utils import extend_schema
+from drf_spectacular.utils import PolymorphicProxySerializer, extend_schema
 from rest_framework import serializers, status
 from rest_framework.permissions import AllowAny
 from rest_framework.request import Request
@@ -12,7 +12,14 @@ from rest_framework_simplejwt.settings import api_settings as jwt_settings
 from rest_framework_simplejwt.tokens import AccessToken, Token
 
 from clinaiops.api.auth import SigningRefreshToken, bearer_access_token, token_parse
-from clinaiops.api.auth_services import TokenPair, sign_in, sign_out, token_pair_refresh
+from clinaiops.api.auth_services import (
+    ClientAccessToken,
+    TokenPair,
+    client_sign_in,
+    sign_in,
+    sign_out,
+    token_pair_refresh,
+)
 from clinaiops.api.idempotency import IDEMPOTENCY_KEY_PARAMETER, idempotent
 from clinaiops.core.errors import Unauthenticated
 from clinaiops.core.sign_in_throttle import SignInRateThrottle
@@ -22,6 +29,25 @@ class SignInSerializer(serializers.Serializer[None]):
     username = serializers.CharField(max_length=150)
     password = serializers.CharField(max_length=512, trim_whitespace=False, write_only=True)
     otp = serializers.CharField(max_length=16, required=False, allow_blank=True, write_only=True)
+
+
+CLIENT_CREDENTIALS = "client_credentials"
+
+
+class ClientCredentialsSerializer(serializers.Serializer[None]):
+    """A device gateway's sign-in (OAuth 2.0 client-credentials grant): the id and secret that
+    `manage.py create_device_gateway` printed."""
+
+    grant_type = serializers.ChoiceField(choices=[CLIENT_CREDENTIALS])
+    client_id = serializers.CharField(max_length=150)
+    client_secret = serializers.CharField(max_length=512, trim_whitespace=False, write_only=True)
+
+
+class ClientAccessTokenSerializer(serializers.Serializer[ClientAccessToken]):
+    access = serializers.CharField()
+    access_token = serializers.CharField(help_text="The same token, under its OAuth 2.0 name.")
+    token_type = serializers.ChoiceField(choices=["Bearer"])
+    expires_in = serializers.IntegerField(help_text="Seconds; then sign in again (there is no refresh token).")
 
 
 class RefreshSerializer(serializers.Serializer[None]):
@@ -42,14 +68,30 @@ def _pair(pair: TokenPair) -> Response:
 
 
 class TokenView(APIView):
-    """Sign in with username and password (and `otp`, the authenticator's code, where MFA applies)."""
+    """Sign in with username and password (and `otp`, the authenticator's code, where MFA applies); a device gateway
+    with `grant_type: client_credentials`, its `client_id` and `client_secret`, and gets an access token only."""
 
     permission_classes = [AllowAny]
     authentication_classes: list[type] = []
     throttle_classes = [SignInRateThrottle]
 
-    @extend_schema(request=SignInSerializer, responses={200: TokenPairSerializer})
+    @extend_schema(
+        request=PolymorphicProxySerializer(
+            component_name="SignInRequest",
+            serializers=[SignInSerializer, ClientCredentialsSerializer],
+            resource_type_field_name=None,
+        ),
+        responses={
+            200: PolymorphicProxySerializer(
+                component_name="SignInResponse",
+                serializers=[TokenPairSerializer, ClientAccessTokenSerializer],
+                resource_type_field_name=None,
+            )
+        },
+    )
     def post(self, request: Request) -> Response:
+        if isinstance(request.data, dict) and request.data.get("grant_type") == CLIENT_CREDENTIALS:
+            return self._client_credentials(request)
         data = SignInSerializer(data=request.data)
         data.is_valid(raise_exception=True)
         values = data.validated_data
@@ -57,6 +99,20 @@ class TokenView(APIView):
             sign_in(
                 request=request, username=values["username"], password=values["password"], otp=values.get("otp", "")
             )
+        )
+
+    def _client_credentials(self, request: Request) -> Response:
+        data = ClientCredentialsSerializer(data=request.data)
+        data.is_valid(raise_exception=True)
+        values = data.validated_data
+        token = client_sign_in(request=request, client_id=values["client_id"], client_secret=values["client_secret"])
+        return Response(
+            {
+                "access": token.access,
+                "access_token": token.access,
+                "token_type": "Bearer",
+                "expires_in": token.expires_in,
+            }
         )
 
 

@@ -15,3 +15,17 @@ class IsPatient(BasePermission):
         return bool(
             request.user and request.user.is_authenticated and getattr(request.user, "role", None) == Role.PATIENT
         )
+
+
+class IsFhirSender(BasePermission):
+    """Who may post FHIR vital signs: a patient (for themself) or a device gateway (for its care teams' patients;
+    clinaiops/loops/services/fhir_ingest.py checks the subject). Every other API refuses a gateway (IsPatient)."""
+
+    message = "The FHIR API is for patients and device gateways."
+
+    def has_permission(self, request: Request, view: Any) -> bool:
+        return bool(
+            request.user
+            and request.user.is_authenticated
+            and getattr(request.user, "role", None) in (Role.PATIENT, Role.DEVICE_GATEWAY)
+        )

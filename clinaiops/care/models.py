@@ -144,6 +144,14 @@ class Reading(models.Model):
     heart_rate = models.PositiveSmallIntegerField(null=True, blank=True)
     source = models.CharField(max_length=8, choices=ReadingSource.choices)
     received_at = models.DateTimeField()
+    # When the row last changed (stored, or a later FHIR heart rate filled it): what `?since=` syncs on.
+    updated_at = models.DateTimeField(default=timezone.now)
+    # The UTC offset the device sent with taken_at, in minutes east of UTC (null: not known), so the patient's own
+    # wall-clock time is given back as sent; taken_at itself is stored as an instant.
+    utc_offset_minutes = models.SmallIntegerField(null=True, blank=True)
+    # The sender's identifier of the measurement (a FHIR Observation.identifier, "system|value"); "" when none.
+    # Unique per patient, so a resent Bundle stores nothing twice (conditional create, ifNoneExist).
+    identifier = models.CharField(max_length=255, blank=True, default="")
 
     class Meta:
         ordering = ["taken_at"]
@@ -155,8 +163,11 @@ class Reading(models.Model):
             models.CheckConstraint(
                 condition=models.Q(diastolic__lt=models.F("systolic")), name="reading_dbp_below_sbp"
             ),
+            models.UniqueConstraint(
+                fields=["patient", "identifier"], condition=~models.Q(identifier=""), name="reading_identifier_once"
+            ),
         ]
-        indexes = [models.Index(fields=["patient", "taken_at"])]
+        indexes = [models.Index(fields=["patient", "taken_at"]), models.Index(fields=["patient", "updated_at"])]
 
     def __str__(self) -> str:
         return f"reading {self.pk}"
@@ -252,11 +263,19 @@ class SymptomKind(models.TextChoices):
     OTHER = "other"
 
 
+class SymptomSeverity(models.TextChoices):
+    MILD = "mild"
+    MODERATE = "moderate"
+    SEVERE = "severe"
+
+
 class Symptom(models.Model):
     patient = models.ForeignKey(Patient, on_delete=models.PROTECT, related_name="symptoms")
     kind = models.CharField(max_length=16, choices=SymptomKind.choices)
     reported_at = models.DateTimeField()
-    # What the patient typed about it, encrypted; optional (the API to send it comes later).
+    # How bad the patient says it is; "" when not given.
+    severity = models.CharField(max_length=8, choices=SymptomSeverity.choices, blank=True, default="")
+    # What the patient typed about it, encrypted; optional.
     note = EncryptedTextField(blank=True, default="")
 
     class Meta:

@@ -86,6 +86,16 @@ def patient_search_visible(*, user: User, query: str) -> QuerySet[Patient]:
 
 
 def patient_for_user(*, user: User) -> Patient:
+    """The account's own patient record, with its care team; NotFound for an account without one. The API's
+    Bearer authentication loads both with the user (clinaiops.api.auth.token_user_get), and so does anything
+    that went from a patient to its user: that record is reused rather than asked for again, and a relation
+    cached as absent is as much an answer as a query."""
+    relation = User.patient.related  # the reverse side of Patient.user
+    if relation.is_cached(user):
+        cached = relation.get_cached_value(user)
+        if not isinstance(cached, Patient):  # None: loaded, and there is none
+            raise NotFound("This account has no patient record.")
+        return cached
     patient = Patient.objects.filter(user=user).select_related("care_team").first()
     if patient is None:
         raise NotFound("This account has no patient record.")
@@ -162,3 +172,66 @@ def break_glass_active(*, user: User, patient: Patient) -> BreakGlassGrant | Non
 def doses_recent(*, patient: Patient, end: date, days: int) -> QuerySet[DoseLog]:
     """The patient's dose log for the `days` calendar days up to `end`, newest first (adherence history)."""
     return DoseLog.objects.filter(patient=patient, day__gt=end - timedelta(days=days), day__lte=end).order_by("-day")
+
+
+# --- The patient's own alerts (issue 12, the mobile API's GET /alerts/) --------------------------------------
+
+
+def alerts_for_patient_view(*, patient: Patient, status: str | None = AlertStatus.OPEN) -> QuerySet[Alert]:
+    """The patient's own safety alerts, newest first: open ones by default, every status with `status=None`.
+    Break-glass alerts are left out: they report a staff member's emergency access, are the safety officer's
+    work, and the patient already reads that access, with who and why, in their accounting (/me/access-log/)."""
+    alerts = Alert.objects.filter(patient=patient).exclude(kind=AlertKind.BREAK_GLASS)
+    if status:
+        alerts = alerts.filter(status=status)
+    return alerts.order_by("-opened_at", "-pk")
+
+
+# --- The patient mobile API's lists (issue 12) -------------------------------------------------------------
+# They take the patient's id (from patient_for_user), so the list is one indexed query on (patient, ...), no join.
+
+
+def reading_list_for_patient(
+    *,
+    patient_id: int,
+    since: datetime | None = None,
+    taken_from: datetime | None = None,
+    taken_to: datetime | None = None,
+) -> QuerySet[Reading]:
+    """The patient's readings, newest taken first; with `since`, those stored or changed at or after it, oldest
+    change first, so a client that pages through them and keeps the largest `updated_at` misses none."""
+    readings = Reading.objects.filter(patient_id=patient_id)
+    if taken_from is not None:
+        readings = readings.filter(taken_at__gte=taken_from)
+    if taken_to is not None:
+        readings = readings.filter(taken_at__lte=taken_to)
+    if since is not None:
+        return readings.filter(updated_at__gte=since).order_by("updated_at", "pk")
+    return readings.order_by("-taken_at", "-pk")
+
+
+def symptom_list_for_patient(
+    *, patient_id: int, reported_from: datetime | None = None, reported_to: datetime | None = None
+) -> QuerySet[Symptom]:
+    symptoms = Symptom.objects.filter(patient_id=patient_id)
+    if reported_from is not None:
+        symptoms = symptoms.filter(reported_at__gte=reported_from)
+    if reported_to is not None:
+        symptoms = symptoms.filter(reported_at__lte=reported_to)
+    return symptoms.order_by("-reported_at", "-pk")
+
+
+def dose_list_for_patient(
+    *, patient_id: int, day_from: date | None = None, day_to: date | None = None
+) -> QuerySet[DoseLog]:
+    doses = DoseLog.objects.filter(patient_id=patient_id)
+    if day_from is not None:
+        doses = doses.filter(day__gte=day_from)
+    if day_to is not None:
+        doses = doses.filter(day__lte=day_to)
+    return doses.order_by("-day")
+
+
+def alerts_open_for_reading(*, reading: Reading) -> list[Alert]:
+    """The open safety alerts a reading raised: what a resend of it is told, since a resend runs no safety rule."""
+    return list(Alert.objects.filter(reading=reading, status=AlertStatus.OPEN).exclude(kind=AlertKind.BREAK_GLASS))

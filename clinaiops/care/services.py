@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 
-from django.db import IntegrityError, transaction
+from django.db import IntegrityError, connection, transaction
 from django.utils import timezone
 
 from clinaiops.audit.digests import audit_digest
@@ -45,6 +45,10 @@ class ReadingInput:
     diastolic: int
     heart_rate: int | None
     source: str
+    # The offset the device sent with taken_at, minutes east of UTC (None: not known); given back as sent.
+    utc_offset_minutes: int | None = None
+    # The sender's identifier of the measurement (FHIR Observation.identifier as "system|value"); "" when none.
+    identifier: str = ""
 
 
 @dataclass(frozen=True)
@@ -265,43 +269,72 @@ def patient_target_set(*, actor: User, patient: Patient, target_sbp: int, target
 
 def reading_store(*, patient: Patient, data: ReadingInput, now: datetime | None = None) -> tuple[Reading, bool]:
     """Validate and store one reading; returns (reading, created). A resend of the same measurement (same
-    patient, time and source, same values) returns the stored one; different values for the same natural
-    key are a conflict. The caller holds the transaction and writes the audit event."""
+    patient, time and source, or the same sender's identifier, with the same values) returns the stored one;
+    different values for the same measurement are a conflict. The caller holds the transaction and writes the
+    audit event."""
+    now = now or timezone.now()
     problems = reading_problems(
         taken_at=data.taken_at,
         systolic=data.systolic,
         diastolic=data.diastolic,
         heart_rate=data.heart_rate,
-        now=now or timezone.now(),
+        now=now,
     )
     if problems:
         raise ValidationFailed("The reading is not plausible and was not stored.", fields=problems)
+    reading = Reading(
+        patient=patient,
+        taken_at=data.taken_at,
+        systolic=data.systolic,
+        diastolic=data.diastolic,
+        heart_rate=data.heart_rate,
+        source=data.source,
+        received_at=now,
+        updated_at=now,
+        utc_offset_minutes=data.utc_offset_minutes,
+        identifier=data.identifier,
+    )
+    if _reading_insert_unless_stored(reading):
+        return reading, True
+    # Already stored: under its natural key, or (FHIR ifNoneExist) under the sender's identifier.
     existing = Reading.objects.filter(patient=patient, taken_at=data.taken_at, source=data.source).first()
-    if existing is not None:
-        if (existing.systolic, existing.diastolic, existing.heart_rate) == (
-            data.systolic,
-            data.diastolic,
-            data.heart_rate,
-        ):
-            return existing, False
-        raise Conflict(
-            "A different reading from this source at this time is already stored.",
-            fields={"taken_at": ["Already used by another reading from the same source."]},
-        )
-    try:
-        with transaction.atomic():
-            reading = Reading.objects.create(
-                patient=patient,
-                taken_at=data.taken_at,
-                systolic=data.systolic,
-                diastolic=data.diastolic,
-                heart_rate=data.heart_rate,
-                source=data.source,
-                received_at=now or timezone.now(),
-            )
-    except IntegrityError as exc:  # a concurrent resend won the race
-        raise Conflict("This reading was stored by a concurrent request.", code="duplicate_reading") from exc
-    return reading, True
+    if existing is None and data.identifier:
+        existing = Reading.objects.filter(patient=patient, identifier=data.identifier).first()
+    if existing is None:
+        # The insert met a row this statement could not see yet (a snapshot older than the concurrent commit,
+        # as under REPEATABLE READ): the caller may try once more (loops.services.ingest._reading_store_once).
+        raise Conflict("This reading was stored by a concurrent request.", code="duplicate_reading")
+    if (existing.systolic, existing.diastolic, existing.heart_rate) == (data.systolic, data.diastolic, data.heart_rate):
+        return existing, False
+    raise Conflict(
+        "A different reading from this source at this time is already stored.",
+        fields={"taken_at": ["Already used by another reading from the same source."]},
+    )
+
+
+def _reading_insert_unless_stored(reading: Reading) -> bool:
+    """Insert the reading in one statement, `INSERT … ON CONFLICT DO NOTHING RETURNING id`, and say whether it was
+    new (its pk is then set). Either unique key (natural key, identifier) makes it nothing, without an error and so
+    without a savepoint: a resend racing its original waits on the key until the original commits, then inserts
+    nothing and finds the stored row with the next statement (READ COMMITTED). The check constraints are not
+    conflicts: reading_problems has refused what they would."""
+    # Every column but the id, from the instance (which holds the model's defaults): a field added later is stored.
+    fields = [field for field in Reading._meta.concrete_fields if not field.primary_key]
+    quote = connection.ops.quote_name
+    # Only the model's own table and column names are spliced in, quoted; every value is a parameter.
+    table, columns = quote(Reading._meta.db_table), ", ".join(quote(field.column) for field in fields)
+    placeholders = ", ".join(["%s"] * len(fields))
+    sql = f"INSERT INTO {table} ({columns}) VALUES ({placeholders}) ON CONFLICT DO NOTHING RETURNING {quote('id')}"  # noqa: S608
+    params = [field.get_db_prep_save(getattr(reading, field.attname), connection) for field in fields]
+    with connection.cursor() as cursor:
+        cursor.execute(sql, params)
+        row = cursor.fetchone()
+    if row is None:
+        return False
+    reading.pk = row[0]
+    reading._state.adding = False
+    reading._state.db = connection.alias
+    return True
 
 
 def alert_open(*, patient: Patient, kind: AlertKind, reading: Reading | None, now: datetime) -> tuple[Alert, bool]:
@@ -492,7 +525,7 @@ def autonomy_resume(*, actor: User, patient: Patient) -> bool:
 MAX_NOTE_LENGTH = 2000
 
 
-def symptom_store(*, patient: Patient, kind: str, reported_at: datetime, note: str = "") -> Symptom:
+def symptom_store(*, patient: Patient, kind: str, reported_at: datetime, note: str = "", severity: str = "") -> Symptom:
     """Store a symptom with the patient's optional note (encrypted at rest). The caller holds the transaction and
     writes the audit event, which may carry only a keyed digest of the note."""
     note = (note or "").strip()
@@ -500,7 +533,7 @@ def symptom_store(*, patient: Patient, kind: str, reported_at: datetime, note: s
         raise ValidationFailed(
             "The note is too long.", fields={"note": [f"Keep it under {MAX_NOTE_LENGTH} characters."]}
         )
-    return Symptom.objects.create(patient=patient, kind=kind, reported_at=reported_at, note=note)
+    return Symptom.objects.create(patient=patient, kind=kind, reported_at=reported_at, note=note, severity=severity)
 
 
 @transaction.atomic

@@ -15,6 +15,8 @@ class Role(models.TextChoices):
     SAFETY_OFFICER = "safety_officer", "Clinical safety officer"
     COMPLIANCE_OFFICER = "compliance_officer", "Compliance officer"
     SYSTEM = "system", "System"
+    # A service account (a hospital's device gateway) that posts readings for the patients of its care teams.
+    DEVICE_GATEWAY = "device_gateway", "Device gateway"
 
 
 class User(AbstractUser):

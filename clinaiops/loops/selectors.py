@@ -7,7 +7,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 from django.conf import settings
-from django.db.models import Avg, Exists, OuterRef, QuerySet, Subquery
+from django.db.models import Avg, Exists, OuterRef, Q, QuerySet, Subquery
 from django.utils import timezone
 
 from clinaiops.care.models import Alert, AlertKind, AlertPriority, AlertStatus, Reading, ReadingSource
@@ -171,3 +171,15 @@ def worklist_next_after(*, user: User, rec_id: int, now: datetime | None = None)
             return later[0].recommendation
     rest = [item for item in items if item.recommendation.pk != rec_id]
     return rest[0].recommendation if rest else None
+
+
+def recommendation_list_changed_since(*, user: User, since: datetime) -> QuerySet[Recommendation]:
+    """What a patient's app must fetch again (`?updated_since=`): the recommendations made, delivered, answered or
+    decided at or after `since`. A recommendation has no updated_at; these four times are every change it has."""
+    changed = (
+        Q(created_at__gte=since)
+        | Q(delivered_at__gte=since)
+        | Q(responded_at__gte=since)
+        | Q(decision__decided_at__gte=since)
+    )
+    return recommendation_list_visible(user=user).filter(changed)

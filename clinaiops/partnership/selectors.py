@@ -10,11 +10,13 @@ from __future__ import annotations
 from collections import defaultdict
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
+from enum import StrEnum
 
 from django.db.models import Count, Q, QuerySet
 from django.utils import timezone
 
-from clinaiops.care.models import Alert, AlertKind, DoseLog, Patient, Reading
+from clinaiops.care.escalation_chain import escalation_chain_for
+from clinaiops.care.models import Alert, AlertKind, CareTeam, DoseLog, Patient, Reading
 from clinaiops.core.models import Role, User
 from clinaiops.partnership.followup import (
     FOLLOWUP_WINDOW_DAYS,
@@ -317,3 +319,131 @@ def care_plan_panel(patient: Patient, *, now: datetime | None = None) -> CarePla
         notes_total=counts["total"] or 0,
         notes_visible=counts["visible"] or 0,
     )
+
+
+# --- The patient's own view (issue 12: the mobile API's goals, notes and care team) --------------------------
+
+
+def staff_display_name(user: User) -> str:
+    """A staff member's name as the patient sees it: the printed name or the full name, never the username (it
+    can be an e-mail address or a login the patient has no business knowing); the role's label when neither is
+    set."""
+    return user.printed_name or user.get_full_name() or Role(user.role).label
+
+
+def notes_for_patient_between(
+    patient: Patient, *, since: date | None = None, until: date | None = None
+) -> QuerySet[CareNote]:
+    """The notes the patient may read (`notes_for_patient_view`), newest first, written from `since` to `until`
+    inclusive, both calendar days in the clinic's time zone. The day is compared in the database (`__date`), so
+    no date at the edge of the calendar overflows a datetime in Python."""
+    notes = notes_for_patient_view(patient).order_by("-written_at", "-pk")
+    if since is not None:
+        notes = notes.filter(written_at__date__gte=since)
+    if until is not None:
+        notes = notes.filter(written_at__date__lte=until)
+    return notes
+
+
+class GoalTrend(StrEnum):
+    IMPROVING = "improving"
+    STEADY = "steady"
+    WORSENING = "worsening"
+    UNKNOWN = "unknown"
+
+
+# The previous window is the same length, just before: "the 4 weeks before".
+TREND_LABELS: dict[GoalTrend, str] = {
+    GoalTrend.IMPROVING: "Better than the 4 weeks before",
+    GoalTrend.STEADY: "About the same as the 4 weeks before",
+    GoalTrend.WORSENING: "Not as good as the 4 weeks before",
+    GoalTrend.UNKNOWN: "Not enough information to compare yet",
+}
+# How far the progress fraction (0..1 towards the target) must move to count as a change: a reading or a check-in
+# more or less in a window moves it by a few points, which is noise, not a trend.
+TREND_MIN_CHANGE = 0.05
+
+
+def goal_trend(current: float | None, previous: float | None) -> GoalTrend:
+    """Compare two windows' progress fractions (higher is closer to the target, whichever way the goal points)."""
+    if current is None or previous is None:
+        return GoalTrend.UNKNOWN
+    if current - previous >= TREND_MIN_CHANGE:
+        return GoalTrend.IMPROVING
+    if previous - current >= TREND_MIN_CHANGE:
+        return GoalTrend.WORSENING
+    return GoalTrend.STEADY
+
+
+@dataclass(frozen=True)
+class GoalWithTrend:
+    """One goal's progress over the last 28 days, and how it compares with the 28 days before."""
+
+    progress: GoalProgress
+    previous: GoalProgress | None
+    trend: GoalTrend
+
+    @property
+    def trend_label(self) -> str:
+        return TREND_LABELS[self.trend]
+
+
+def goal_progress_with_trend(patient: Patient, *, now: datetime | None = None) -> list[GoalWithTrend]:
+    """`goal_progress_for` over the last 28 days and over the 28 days before, each goal with its trend. The earlier
+    window is judged against today's target (the question is "am I getting closer to my goal"). Twice the queries
+    of `goal_progress_for`, whatever the number of readings: at most eight."""
+    now = now or timezone.now()
+    current = goal_progress_for(patient, now=now)
+    before = {p.kind: p for p in goal_progress_for(patient, now=now - timedelta(days=PROGRESS_WINDOW_DAYS))}
+    result = []
+    for progress in current:
+        previous = before.get(progress.kind)
+        trend = goal_trend(progress.fraction, previous.fraction if previous else None)
+        result.append(GoalWithTrend(progress=progress, previous=previous, trend=trend))
+    return result
+
+
+@dataclass(frozen=True)
+class CareTeamMember:
+    """A clinician on the patient's care team, as the patient sees them: a name and a role, no contact details
+    (the account's e-mail and username stay with the staff)."""
+
+    user_id: int
+    name: str
+    role: str
+    is_lead: bool
+
+
+@dataclass(frozen=True)
+class CareTeamForPatient:
+    name: str
+    members: tuple[CareTeamMember, ...]
+    # Who to contact first: the first person of the team's escalation chain, who is also the first person the
+    # patient's safety alerts go to (clinaiops.care.escalation_chain); None for a team with no active clinician.
+    contact_first: CareTeamMember | None
+
+
+def care_team_for_patient_view(patient: Patient) -> CareTeamForPatient:
+    """The patient's care team: its active clinicians in the order they joined (not service accounts such as a
+    device gateway, nor people whose account is closed), the lead marked, and who to contact first. Four queries
+    (members, the chain's two, the lead)."""
+    team = patient.care_team
+    through = CareTeam.members.through
+    rows = (
+        through.objects.filter(careteam_id=team.pk, user__role=Role.CLINICIAN, user__is_active=True)
+        .select_related("user")
+        .order_by("pk")
+    )
+    members = tuple(
+        CareTeamMember(
+            user_id=row.user.pk,
+            name=staff_display_name(row.user),
+            role="Care team lead" if row.user.pk == team.lead_id else Role(row.user.role).label,
+            is_lead=row.user.pk == team.lead_id,
+        )
+        for row in rows
+    )
+    chain = escalation_chain_for(team=team)
+    by_id = {member.user_id: member for member in members}
+    contact = by_id.get(chain[0].pk) if chain else None
+    return CareTeamForPatient(name=team.name, members=members, contact_first=contact)

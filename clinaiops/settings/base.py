@@ -29,6 +29,8 @@ INSTALLED_APPS = [
     "django.contrib.admin",
     "rest_framework",
     "drf_spectacular",
+    # Swagger UI's files for /api/v1/docs/, served from our own static files (no CDN).
+    "drf_spectacular_sidecar",
     "axes",
     "rest_framework_simplejwt.token_blacklist",
     "django_otp",
@@ -320,7 +322,8 @@ REST_FRAMEWORK = {
     # JSON with a bound on nesting, and limit/offset checked strictly, at most 200 a page (clinaiops/api/).
     "DEFAULT_PARSER_CLASSES": ["clinaiops.api.parsers.BoundedJSONParser"],
     "DEFAULT_RENDERER_CLASSES": ["rest_framework.renderers.JSONRenderer"],
-    "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
+    # Every operation's 4xx and 5xx in the one error shape (clinaiops/api/schema.py).
+    "DEFAULT_SCHEMA_CLASS": "clinaiops.api.schema.ErrorDocumentingAutoSchema",
     "EXCEPTION_HANDLER": "clinaiops.api.errors.api_exception_handler",
     "DEFAULT_PAGINATION_CLASS": "clinaiops.api.pagination.BoundedLimitOffsetPagination",
     "PAGE_SIZE": 50,
@@ -360,6 +363,22 @@ SPECTACULAR_SETTINGS = {
     "VERSION": "1",
     "SERVE_INCLUDE_SCHEMA": False,
     "SCHEMA_PATH_PREFIX": "/api/v1",
+    # The error components and the table of error codes (clinaiops/api/schema.py), after the shared enums.
+    "POSTPROCESSING_HOOKS": [
+        "drf_spectacular.hooks.postprocess_schema_enums",
+        "clinaiops.api.schema.error_components_add",
+    ],
+    # One name per choice set the API shares between components (an alert's kind, a symptom's kind).
+    "ENUM_NAME_OVERRIDES": {
+        "AlertKindEnum": "clinaiops.care.models.AlertKind",
+        "AlertStatusEnum": "clinaiops.care.models.AlertStatus",
+        "SymptomKindEnum": "clinaiops.care.models.SymptomKind",
+        "SymptomSeverityEnum": "clinaiops.care.models.SymptomSeverity",
+    },
+    # /api/v1/docs/ serves Swagger UI from drf-spectacular-sidecar's static files, never from a CDN.
+    "SWAGGER_UI_DIST": "SIDECAR",
+    "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
+    "REDOC_DIST": "SIDECAR",
 }
 
 # --- Clinical defaults ----------------------------------------------------------------------------------

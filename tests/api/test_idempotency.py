@@ -184,7 +184,7 @@ def test_concurrent_duplicates_make_one_write(
 ) -> None:
     if connection.vendor != "postgresql":
         pytest.skip("row-level concurrency is PostgreSQL's; SQLite serialises every writer")
-    real_report = clinaiops.api.views.symptom_report
+    real_report = clinaiops.api.views.symptom_ingest
 
     def slow_report(**kwargs: Any) -> Any:
         # Hold the first request's transaction open, so the duplicate arrives while it is in flight.
@@ -192,7 +192,7 @@ def test_concurrent_duplicates_make_one_write(
         time.sleep(0.5)
         return result
 
-    monkeypatch.setattr(clinaiops.api.views, "symptom_report", slow_report)
+    monkeypatch.setattr(clinaiops.api.views, "symptom_ingest", slow_report)
     clients = [api_client_for(patient.user) for _ in range(2)]
     key, barrier = _key(), threading.Barrier(2)
     answers: list[Any] = []

@@ -39,7 +39,9 @@ def test_readings_lists_only_the_patients_own_readings_newest_first(
     body = api_client_for(patient.user).get("/api/v1/readings/").json()
     assert body["count"] == 3
     assert [(r["systolic"], r["diastolic"]) for r in body["results"]] == [(128, 82), (136, 86), (141, 91)]
-    assert set(body["results"][0]) == {"id", "taken_at", "systolic", "diastolic", "heart_rate", "source", "received_at"}
+    assert set(body["results"][0]) == {
+        "id", "taken_at", "systolic", "diastolic", "heart_rate", "source", "received_at", "updated_at",
+    }  # fmt: skip
     theirs = api_client_for(other_patient.user).get("/api/v1/readings/").json()
     assert [r["systolic"] for r in theirs["results"]] == [175]
 

@@ -13,7 +13,7 @@ from django.utils import timezone
 from clinaiops.audit.digests import audit_digest
 from clinaiops.audit.models import AuditAction
 from clinaiops.audit.services import audit_record, audit_record_denied
-from clinaiops.care.models import Alert, AlertKind, Patient, Reading, Symptom, SymptomKind
+from clinaiops.care.models import Alert, AlertKind, AlertStatus, Patient, Reading, Symptom, SymptomKind, SymptomSeverity
 from clinaiops.care.selectors import readings_recent, symptoms_recent
 from clinaiops.care.services import ReadingInput, alert_open, autonomy_pause, reading_store, symptom_store
 from clinaiops.core.errors import Conflict, ValidationFailed
@@ -40,18 +40,30 @@ def safety_thresholds(policy: ApprovalPolicy) -> SafetyThresholds:
 class IngestResult:
     reading: Reading
     created: bool
+    # The alerts this reading opened.
     alerts: list[Alert] = field(default_factory=list)
+    # The open alert for each of this reading's safety findings, opened by it or already open (a second crisis
+    # reading while the first crisis is open): what the patient must be told about, with guidance.
+    open_alerts: list[Alert] = field(default_factory=list)
 
 
-def _alerts_raise(*, patient: Patient, findings: list[str], reading: Reading | None, now: datetime) -> list[Alert]:
-    opened = []
+def _alerts_raise_all(
+    *, patient: Patient, findings: list[str], reading: Reading | None, now: datetime
+) -> tuple[list[Alert], list[Alert]]:
+    """(opened, open): the alerts opened now, and the open alert of every finding, new or not."""
+    opened, still_open = [], []
     for finding in findings:
         kind = AlertKind.HYPERTENSIVE_CRISIS if finding == CRISIS else AlertKind.SUSTAINED_HYPOTENSION
         alert, created = alert_open(patient=patient, kind=kind, reading=reading, now=now)
         if created:
             opened.append(alert)
+        still_open.append(alert)
         autonomy_pause(patient=patient, cause=finding)
-    return opened
+    return opened, still_open
+
+
+def _alerts_raise(*, patient: Patient, findings: list[str], reading: Reading | None, now: datetime) -> list[Alert]:
+    return _alerts_raise_all(patient=patient, findings=findings, reading=reading, now=now)[0]
 
 
 def reading_ingest(*, actor: User, patient: Patient, data: ReadingInput, now: datetime | None = None) -> IngestResult:
@@ -126,31 +138,78 @@ def _reading_ingest(
         symptomatic=symptomatic,
         t=thresholds,
     )
-    alerts = _alerts_raise(patient=patient, findings=findings, reading=reading, now=now)
+    alerts, open_alerts = _alerts_raise_all(patient=patient, findings=findings, reading=reading, now=now)
     if live:  # event-driven evaluation (issue 13): after the commit, so it adds no query to this transaction
         evaluation_if_due_on_commit(
             patient=patient, now=now, min_readings=policy.min_readings, window_days=policy.min_readings_window_days
         )
-    return IngestResult(reading=reading, created=True, alerts=alerts)
+    return IngestResult(reading=reading, created=True, alerts=alerts, open_alerts=open_alerts)
 
 
-@transaction.atomic
+@dataclass(frozen=True)
+class SymptomResult:
+    symptom: Symptom
+    created: bool
+    # The alerts this report opened.
+    alerts: list[Alert] = field(default_factory=list)
+    # The open alert of each of this report's safety findings, opened by it or already open (dizziness while
+    # sustained hypotension is already open): what the patient must be told about, with guidance.
+    open_alerts: list[Alert] = field(default_factory=list)
+
+
 def symptom_report(
     *, actor: User, patient: Patient, kind: str, reported_at: datetime | None = None, note: str = ""
 ) -> list[Alert]:
-    """Store a symptom, with the patient's optional note (encrypted; the ledger holds only its keyed digest);
-    dizziness or syncope with a low reading in the window is sustained hypotension."""
+    """Store a symptom (see symptom_ingest); the alerts it opened."""
+    return symptom_ingest(actor=actor, patient=patient, kind=kind, reported_at=reported_at, note=note).alerts
+
+
+def _low_readings_around(*, patient: Patient, reported_at: datetime, thresholds: SafetyThresholds, hours: int) -> bool:
+    recent = readings_recent(patient=patient, end=reported_at, window=timedelta(hours=hours))
+    return any(is_low(r.systolic, r.diastolic, thresholds) for r in recent.only("systolic", "diastolic"))
+
+
+@transaction.atomic
+def symptom_ingest(
+    *,
+    actor: User,
+    patient: Patient,
+    kind: str,
+    reported_at: datetime | None = None,
+    note: str = "",
+    severity: str = "",
+) -> SymptomResult:
+    """Store a symptom, with the patient's optional severity and note (the note encrypted; the ledger holds only its
+    keyed digest); dizziness or syncope with a low reading in the window is sustained hypotension."""
     if kind not in SymptomKind.values:
         raise ValidationFailed("Unknown symptom.", fields={"kind": [f"Choose one of {', '.join(SymptomKind.values)}."]})
+    if severity and severity not in SymptomSeverity.values:
+        raise ValidationFailed(
+            "Unknown severity.", fields={"severity": [f"Choose one of {', '.join(SymptomSeverity.values)}."]}
+        )
     now = timezone.now()
     reported_at = reported_at or now
     # A resend of the same report (the app retrying a POST whose answer it lost) is stored once: the patient's row
     # lock serialises this patient's reports, and the same symptom at the same reported time is the same report.
-    # Its alerts, if any, were raised by the original.
     Patient.objects.select_for_update().only("pk").get(pk=patient.pk)
-    if Symptom.objects.filter(patient=patient, kind=kind, reported_at=reported_at).exists():
-        return []
-    symptom = symptom_store(patient=patient, kind=kind, reported_at=reported_at, note=note)
+    existing = Symptom.objects.filter(patient=patient, kind=kind, reported_at=reported_at).first()
+    if existing is not None:
+        # Its alerts were raised by the original; the resend raises none (one closed since stays closed), but is told
+        # of the one still open, read-only.
+        still_open: list[Alert] = []
+        if kind in _SYMPTOMS_WITH_LOW_BP:
+            policy = approval_policy_current()
+            if _low_readings_around(
+                patient=patient,
+                reported_at=reported_at,
+                thresholds=safety_thresholds(policy),
+                hours=policy.hypotension_window_hours,
+            ):
+                still_open = list(
+                    Alert.objects.filter(patient=patient, kind=AlertKind.SUSTAINED_HYPOTENSION, status=AlertStatus.OPEN)
+                )
+        return SymptomResult(symptom=existing, created=False, open_alerts=still_open)
+    symptom = symptom_store(patient=patient, kind=kind, reported_at=reported_at, note=note, severity=severity)
     payload: dict[str, object] = {"patient_id": patient.pk, "kind": kind}
     if symptom.note:
         payload["note_hmac"] = audit_digest(symptom.note)
@@ -162,11 +221,12 @@ def symptom_report(
         payload=payload,
     )
     if kind not in _SYMPTOMS_WITH_LOW_BP:
-        return []
+        return SymptomResult(symptom=symptom, created=True)
     policy = approval_policy_current()
     thresholds = safety_thresholds(policy)
     recent = readings_recent(patient=patient, end=reported_at, window=timedelta(hours=policy.hypotension_window_hours))
     low = [r for r in recent if is_low(r.systolic, r.diastolic, thresholds)]
     if not low:
-        return []
-    return _alerts_raise(patient=patient, findings=[HYPOTENSION], reading=low[-1], now=now)
+        return SymptomResult(symptom=symptom, created=True)
+    opened, open_alerts = _alerts_raise_all(patient=patient, findings=[HYPOTENSION], reading=low[-1], now=now)
+    return SymptomResult(symptom=symptom, created=True, alerts=opened, open_alerts=open_alerts)
