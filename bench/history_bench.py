@@ -75,10 +75,12 @@ def grow(url: str, target: int) -> None:
             # Every 4 hours per patient, going back from before the oldest seed reading: no natural-key clash.
             conn.execute(
                 """
-                INSERT INTO care_reading (patient_id, taken_at, systolic, diastolic, heart_rate, source, received_at)
+                INSERT INTO care_reading (patient_id, taken_at, systolic, diastolic, heart_rate, source, received_at,
+                                          identifier, updated_at)
                 SELECT c.pids[1 + g %% cardinality(c.pids)],
                        c.t0 - (g / cardinality(c.pids)) * interval '4 hours',
                        110 + g %% 45, 65 + g %% 25, 55 + g %% 40, 'cuff',
+                       c.t0 - (g / cardinality(c.pids)) * interval '4 hours', '',
                        c.t0 - (g / cardinality(c.pids)) * interval '4 hours'
                 FROM generate_series(%s::bigint, %s::bigint) AS g,
                      (SELECT %s::bigint[] AS pids, %s::timestamptz AS t0) AS c

@@ -62,12 +62,13 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true")
     parser.add_argument("--drift-python", default=str(ROOT / ".venv-bench" / "bin" / "python"))
+    parser.add_argument("--celery-rate", default="50", help="readings/s for the reading→recommendation latency")
     parser.add_argument("--only", default="",
-                        help="comma-separated: web,history,scoring,drift,audit,export,modelcard,celery,"
+                        help="comma-separated: web,history,celery,sync,scoring,drift,audit,export,modelcard,"
                              "simulate")  # fmt: skip
     args = parser.parse_args()
-    wanted = set(filter(None, args.only.split(","))) or {"web", "history", "scoring", "drift", "audit", "export",
-                                                          "modelcard", "celery", "simulate"}  # fmt: skip
+    wanted = set(filter(None, args.only.split(","))) or {"web", "history", "celery", "sync", "scoring", "drift",
+                                                          "audit", "export", "modelcard", "simulate"}  # fmt: skip
 
     if not pg.server_reachable():
         sys.exit(f"PostgreSQL does not answer at {pg.ADMIN_URL} (make services)")
@@ -119,14 +120,23 @@ def main() -> None:
                     "--out", f"{results_dir}/history.json",
                 ], env, timeout=3600))  # fmt: skip
             if "celery" in wanted:
-                # TODO(issue 13, event-driven evaluation): Celery evaluations/s at concurrency 1, 2 and 4, and
-                # reading-POST → recommendation-stored latency at 50 readings/s with a real worker on this run's
-                # vhost. harness.server.CeleryWorker starts the worker; the figures wait for a reading that makes
-                # a patient due to enqueue its evaluation (today beat does it hourly, so there is nothing to time).
-                print("\n=== celery: evaluations/s at concurrency 1/2/4, reading→recommendation latency ===")
-                print("  TODO: not measured. The product does not enqueue an evaluation when a reading makes a "
-                      "patient due yet (issue 13, event-driven evaluation).")  # fmt: skip
-                reports.append({"title": "celery", "exit_code": None, "status": "todo", "output": ""})
+                # Real workers on this run's vhost: evaluations/s at concurrency 1, 2, 4 (a copy of the seed), and
+                # reading-POST → recommendation latency at 50 readings/s (another copy, every patient made due).
+                throughput_db = database("celery", from_template=True)
+                latency_db = database("latency", from_template=True)
+                reports.append(_run("celery: evaluations/s at concurrency 1/2/4, reading→recommendation latency", [
+                    python, "bench/celery_bench.py", "--throughput-db", throughput_db, "--latency-db", latency_db,
+                    "--levels", "1,2,4", "--patients", "30" if args.quick else "200", "--rate", args.celery_rate,
+                    "--seconds", "6" if args.quick else "20", "--drain", "20" if args.quick else "60",
+                    "--out", f"{results_dir}/celery.json",
+                ], env, timeout=1800))  # fmt: skip
+            if "sync" in wanted:
+                # Issue 12: batch sync of 500 readings vs 500 single POSTs, FHIR Bundle vs native JSON.
+                sync_db = database("sync", from_template=True)
+                reports.append(_run("sync: batch of 500 vs single POSTs, FHIR Bundle vs native JSON", [
+                    python, "bench/ingest_sync_bench.py", "--db", sync_db, "--readings", "500",
+                    "--rounds", "1" if args.quick else "3", "--out", f"{results_dir}/ingest_sync.json",
+                ], env, timeout=1200))  # fmt: skip
             if "scoring" in wanted:
                 scoring_env = {**base_env, "BENCH_DATABASE_URL": pg.db_url(database("scoring", from_template=False))}
                 reports.append(_run("scoring: model_score vs bare onnxruntime and sklearn",
@@ -167,7 +177,7 @@ def main() -> None:
 
     figures: list[Figure] = []
     details: dict[str, Any] = {}
-    for name in ("web.json", "history.json"):
+    for name in ("web.json", "history.json", "celery.json", "ingest_sync.json"):
         path = BENCH / "results" / results_dir / name
         if path.exists():
             figures += figures_load(path)

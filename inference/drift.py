@@ -49,7 +49,6 @@ from dataclasses import dataclass, replace
 
 import numpy as np
 import numpy.typing as npt
-from scipy import stats  # type: ignore[import-untyped]
 
 STABLE, WATCH, SEVERE = "stable", "watch", "severe"
 _SEVERITY_RANK = {STABLE: 0, WATCH: 1, SEVERE: 2}
@@ -161,6 +160,8 @@ def benjamini_hochberg(p_values: npt.ArrayLike) -> FloatArray:
     expected share of false alarms among the flagged features (FDR), which is the cost we care about, and
     stays valid under the positive dependence such features have (Benjamini & Yekutieli 2001, PRDS).
     """
+    from scipy import stats  # type: ignore[import-untyped]  # here, not at import: ~60 MB in a web worker
+
     p = np.asarray(p_values, dtype=np.float64)
     if p.size == 0:
         return p.copy()
@@ -244,6 +245,8 @@ def categorical_drift(name: str, reference: npt.ArrayLike, current: npt.ArrayLik
     else:
         # Yates' continuity correction applies only to a 2 × 2 table (scipy's default); it is negligible at
         # the sample sizes drift runs on.
+        from scipy import stats  # type: ignore[import-untyped]  # here, not at import: ~60 MB in a web worker
+
         chi2 = stats.chi2_contingency(np.vstack([ref_counts, cur_counts]))
         statistic, p_value = float(chi2.statistic), float(chi2.pvalue)
     total_variation = float(0.5 * np.abs(ref_props - cur_props).sum())
@@ -441,6 +444,8 @@ def _ks_two_sample(
     p-value from the limiting Kolmogorov distribution, which at n·m/(n+m) ≥ 5,000 differs from ``kstwo`` by
     about 1 % relative: nothing a 0.05 threshold can see.
     """
+    from scipy import stats  # type: ignore[import-untyped]  # here, not at import: ~60 MB in a web worker
+
     n_ref, n_cur = ref.size, cur.size
     if max(n_ref, n_cur) <= _KS_EXACT_MAX:
         result = stats.ks_2samp(ref, cur)
