@@ -143,6 +143,62 @@ def idempotent_call(*, request: Request, owner_id: int | None, call: Callable[[]
     return response
 
 
+def idempotency_claim_stale() -> timedelta:
+    return timedelta(minutes=int(getattr(settings, "IDEMPOTENCY_CLAIM_STALE_MINUTES", 5)))
+
+
+def idempotent_call_in_steps(*, request: Request, owner_id: int | None, call: Callable[[], Response]) -> Response:
+    """For work made of many transactions of its own (a batch of 500 readings, each ingested on its own): holding
+    them all in the claim's transaction would hold the ledger's lock for seconds and stall every other writer. So
+    the claim commits first, alone; the work runs; its answer is stored after.
+
+    A concurrent duplicate finds a claim with no answer: 409 `idempotency_key_in_progress`, retry. A claim whose
+    worker died mid-way (no answer after IDEMPOTENCY_CLAIM_STALE_MINUTES, 5 by default) is taken over by the next
+    resend, with one conditional UPDATE, so only one resend takes it. Running the work again is safe only because
+    each of its parts dedupes by itself (a reading on its natural key): use this only for such work."""
+    key = _key(request)
+    if key is None or owner_id is None:
+        return call()
+    request_hash = _request_hash(request)
+    try:
+        with transaction.atomic():
+            record = IdempotencyRecord.objects.create(user_id=owner_id, key=key, request_hash=request_hash)
+    except IntegrityError:
+        existing = IdempotencyRecord.objects.filter(user_id=owner_id, key=key).first()
+        if existing is not None and existing.request_hash != request_hash:
+            raise IdempotencyKeyReused(
+                "This Idempotency-Key was used for another request; use a new key for each operation."
+            ) from None
+        if existing is not None and existing.response_status is not None:
+            return _replay(existing)
+        now = timezone.now()
+        taken_over = (
+            existing is not None
+            and IdempotencyRecord.objects.filter(
+                pk=existing.pk, response_status__isnull=True, created_at__lt=now - idempotency_claim_stale()
+            ).update(created_at=now)
+            == 1
+        )
+        if not taken_over:
+            raise Conflict(
+                "A request with this Idempotency-Key is in progress; retry.", code="idempotency_key_in_progress"
+            ) from None
+        assert existing is not None
+        record = existing
+    try:
+        response = call()
+    except Exception:
+        IdempotencyRecord.objects.filter(pk=record.pk).delete()  # a retry is judged afresh
+        raise
+    if response.status_code < 500:
+        record.response_status = response.status_code
+        record.response_body = JSONRenderer().render(response.data).decode() if response.data is not None else ""
+        record.save(update_fields=["response_status", "response_body"])
+    else:
+        IdempotencyRecord.objects.filter(pk=record.pk).delete()
+    return response
+
+
 def request_user_id(request: Request) -> int | None:
     return request.user.pk if request.user and request.user.is_authenticated else None
 
@@ -150,15 +206,17 @@ def request_user_id(request: Request) -> int | None:
 ViewMethod = TypeVar("ViewMethod", bound=Callable[..., Response])
 
 
-def idempotent(owner: Callable[[Request], int | None] = request_user_id) -> Callable[[ViewMethod], ViewMethod]:
-    """Decorate a view's `post`: honour Idempotency-Key for the user `owner` names (the authenticated one)."""
+def idempotent(
+    owner: Callable[[Request], int | None] = request_user_id, *, in_steps: bool = False
+) -> Callable[[ViewMethod], ViewMethod]:
+    """Decorate a view's `post`: honour Idempotency-Key for the user `owner` names (the authenticated one).
+    `in_steps`: the work is many transactions that each dedupe (idempotent_call_in_steps)."""
+    run = idempotent_call_in_steps if in_steps else idempotent_call
 
     def decorate(method: ViewMethod) -> ViewMethod:
         @functools.wraps(method)
         def wrapper(view: Any, request: Request, *args: Any, **kwargs: Any) -> Response:
-            return idempotent_call(
-                request=request, owner_id=owner(request), call=lambda: method(view, request, *args, **kwargs)
-            )
+            return run(request=request, owner_id=owner(request), call=lambda: method(view, request, *args, **kwargs))
 
         return wrapper  # type: ignore[return-value]
 

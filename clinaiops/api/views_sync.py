@@ -119,7 +119,7 @@ class ReadingBatchView(APIView):
             OpenApiExample("One stored, one refused", value=BATCH_EXAMPLE_ANSWER, response_only=True),
         ],
     )
-    @idempotent()
+    @idempotent(in_steps=True)  # 500 transactions of their own, not one that holds the ledger's lock for seconds
     def post(self, request: Request) -> Response:
         incoming = ReadingBatchInSerializer(data=request.data)
         incoming.is_valid(raise_exception=True)
@@ -140,7 +140,7 @@ class ReadingBatchView(APIView):
         # readings kept offline is judged as it would have been had they arrived one by one.
         valid.sort(key=lambda pair: pair[1]["taken_at"])
         for index, data in valid:
-            # reading_ingest is its own transaction (a savepoint under an Idempotency-Key): a refused reading stores
+            # reading_ingest is its own transaction, with or without an Idempotency-Key: a refused reading stores
             # nothing but its audited refusal, and the others are unaffected.
             try:
                 result = reading_ingest(actor=actor, patient=patient, data=reading_input(data))

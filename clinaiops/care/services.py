@@ -6,6 +6,7 @@ from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 
 from django.db import IntegrityError, connection, transaction
+from django.db.models.signals import post_save
 from django.utils import timezone
 
 from clinaiops.audit.digests import audit_digest
@@ -334,6 +335,10 @@ def _reading_insert_unless_stored(reading: Reading) -> bool:
     reading.pk = row[0]
     reading._state.adding = False
     reading._state.db = connection.alias
+    # As Model.save() would: the receivers of a stored reading (the ops metrics' counter) must still hear of it.
+    post_save.send(
+        sender=Reading, instance=reading, created=True, update_fields=None, raw=False, using=connection.alias
+    )
     return True
 
 

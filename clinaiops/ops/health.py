@@ -19,7 +19,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from django.conf import settings
-from django.db import connections
+from django.db import connections, transaction
 from kombu import Connection
 
 from clinaiops.celery import app
@@ -32,9 +32,11 @@ CHECK_TIMEOUT_SECONDS = 2.0
 def database_check() -> None:
     connection = connections["default"]
     try:
-        with connection.cursor() as cursor:
+        # SET LOCAL, in a transaction of its own: through pgbouncer in transaction mode a session-level SET would stay
+        # on the pooled server connection and time out the next client's statements (docs/scaling.md).
+        with transaction.atomic(using="default"), connection.cursor() as cursor:
             if connection.vendor == "postgresql":
-                cursor.execute("SET statement_timeout = 1000")
+                cursor.execute("SET LOCAL statement_timeout = 1000")
             cursor.execute("SELECT 1")
             cursor.fetchone()
     finally:

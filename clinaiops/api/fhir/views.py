@@ -382,7 +382,7 @@ class BundleView(FhirView):
             "response.outcome). A heart rate at the same time as a panel of the same Bundle fills its heart rate."
         ),
     )
-    @idempotent()
+    @idempotent(in_steps=True)  # a batch is one transaction an entry; never one for the whole Bundle
     def post(self, request: Request) -> Response:
         actor = _user(request)
         bundle_type, raw_entries = _bundle_entries(request.data)
