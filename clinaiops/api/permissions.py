@@ -5,7 +5,7 @@ from typing import Any
 from rest_framework.permissions import BasePermission
 from rest_framework.request import Request
 
-from clinaiops.core.models import Role
+from clinaiops.core.models import Role, User
 
 
 class IsPatient(BasePermission):
@@ -29,3 +29,10 @@ class IsFhirSender(BasePermission):
             and request.user.is_authenticated
             and getattr(request.user, "role", None) in (Role.PATIENT, Role.DEVICE_GATEWAY)
         )
+
+
+def request_user(request: Request) -> User:
+    """The signed-in user, for a view whose permission class has already refused anyone else."""
+    user = request.user
+    assert isinstance(user, User)
+    return user

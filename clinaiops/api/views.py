@@ -12,8 +12,9 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from clinaiops.api.idempotency import IDEMPOTENCY_KEY_PARAMETER, idempotent
-from clinaiops.api.permissions import IsPatient
+from clinaiops.api.permissions import IsPatient, request_user
 from clinaiops.api.query import query_filters
+from clinaiops.api.readings import reading_answer, reading_input
 from clinaiops.api.serializers import (
     READING_IN_EXAMPLE,
     AccessLogSerializer,
@@ -30,20 +31,16 @@ from clinaiops.api.serializers import (
     SymptomOutSerializer,
     SymptomReportedSerializer,
     alerts_answer,
-    utc_offset_minutes,
 )
 from clinaiops.audit.models import AuditAction
 from clinaiops.audit.services import audit_record_denied
 from clinaiops.care.models import Reading, Symptom
 from clinaiops.care.selectors import (
-    alerts_open_for_reading,
     patient_for_user,
     reading_list_for_patient,
     symptom_list_for_patient,
 )
-from clinaiops.care.services import ReadingInput
 from clinaiops.core.errors import NotFound
-from clinaiops.core.models import User
 from clinaiops.core.regimen import regimen_label
 from clinaiops.loops.models import Recommendation
 from clinaiops.loops.selectors import (
@@ -51,36 +48,9 @@ from clinaiops.loops.selectors import (
     recommendation_list_changed_since,
     recommendation_list_visible,
 )
-from clinaiops.loops.services.ingest import IngestResult, reading_ingest, symptom_ingest
+from clinaiops.loops.services.ingest import reading_ingest, symptom_ingest
 from clinaiops.loops.services.respond import recommendation_respond
 from governance.accounting import access_accounting
-
-
-def request_user(request: Request) -> User:
-    """The signed-in user (IsPatient has checked that it is a patient)."""
-    user = request.user
-    assert isinstance(user, User)
-    return user
-
-
-def reading_input(data: dict[str, Any]) -> ReadingInput:
-    """A validated reading for the ingest service, with the UTC offset it was sent in, to give it back as sent."""
-    return ReadingInput(
-        taken_at=data["taken_at"],
-        systolic=data["systolic"],
-        diastolic=data["diastolic"],
-        heart_rate=data.get("heart_rate"),
-        source=data["source"],
-        utc_offset_minutes=utc_offset_minutes(data["taken_at"]),
-    )
-
-
-def reading_answer(result: IngestResult) -> dict[str, Any]:
-    """The reading as stored, and the open alert of each of its safety findings. A resend ran no safety rule (its
-    original did), so it is told of the alerts its original raised that are still open."""
-    open_alerts = result.open_alerts if result.created else alerts_open_for_reading(reading=result.reading)
-    return {**ReadingOutSerializer(result.reading).data, **alerts_answer(open_alerts)}
-
 
 CRISIS_ANSWER_EXAMPLE = {
     "id": 4812,

@@ -11,14 +11,14 @@ from __future__ import annotations
 
 from typing import Any
 
-from drf_spectacular.utils import OpenApiResponse, extend_schema
+from drf_spectacular.utils import OpenApiResponse, extend_schema, extend_schema_view
 from rest_framework import generics
 from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from clinaiops.api.pagination import BoundedLimitOffsetPagination
-from clinaiops.api.permissions import IsPatient
+from clinaiops.api.permissions import IsPatient, request_user
 from clinaiops.api.query import query_filters
 from clinaiops.api.serializers_care import (
     ALERT_STATUS_ALL,
@@ -30,11 +30,8 @@ from clinaiops.api.serializers_care import (
     NoteSerializer,
     PatientAlertSerializer,
 )
-from clinaiops.care.models import Alert
 from clinaiops.care.selectors import alerts_for_patient_view, patient_for_user
-from clinaiops.core.models import User
 from clinaiops.partnership.goals import PROGRESS_WINDOW_DAYS
-from clinaiops.partnership.models import CareNote
 from clinaiops.partnership.selectors import (
     care_team_for_patient_view,
     followup_status,
@@ -52,12 +49,6 @@ _ERRORS: dict[int | str, Any] = {
 _BAD_QUERY = {400: OpenApiResponse(description="A query parameter is invalid; `fields` names it.")}
 
 
-def _user(request: Request) -> User:
-    user = request.user
-    assert isinstance(user, User)
-    return user
-
-
 class GoalListView(APIView):
     permission_classes = [IsPatient]
 
@@ -73,24 +64,21 @@ class GoalListView(APIView):
         },
     )
     def get(self, request: Request) -> Response:
-        patient = patient_for_user(user=_user(request))
+        patient = patient_for_user(user=request_user(request))
         goals = goal_progress_with_trend(patient)
         return Response(GoalListSerializer({"window_days": PROGRESS_WINDOW_DAYS, "results": goals}).data)
 
 
-class NoteListView(generics.ListAPIView[CareNote]):
-    """The notes the care team marked for the patient, newest first."""
+class PatientPagedListView(generics.ListAPIView[Any]):
+    """A page of the signed-in patient's own objects, newest first. Subclasses give the queryset; their schema is
+    given with `extend_schema_view`, so no view repeats a `get` only to carry it."""
 
     permission_classes = [IsPatient]
-    serializer_class = NoteSerializer
     pagination_class = BoundedLimitOffsetPagination
 
-    def get_queryset(self) -> Any:
-        query = query_filters(NoteFilterSerializer, self.request)
-        patient = patient_for_user(user=_user(self.request))
-        return notes_for_patient_between(patient, since=query.get("since"), until=query.get("until"))
 
-    @extend_schema(
+@extend_schema_view(
+    get=extend_schema(
         operation_id="notes_list",
         tags=TAGS,
         summary="Notes from the care team",
@@ -103,8 +91,16 @@ class NoteListView(generics.ListAPIView[CareNote]):
             **_ERRORS,
         },
     )
-    def get(self, request: Request, *args: Any, **kwargs: Any) -> Response:
-        return super().get(request, *args, **kwargs)
+)
+class NoteListView(PatientPagedListView):
+    """The notes the care team marked for the patient, newest first."""
+
+    serializer_class = NoteSerializer
+
+    def get_queryset(self) -> Any:
+        query = query_filters(NoteFilterSerializer, self.request)
+        patient = patient_for_user(user=request_user(self.request))
+        return notes_for_patient_between(patient, since=query.get("since"), until=query.get("until"))
 
 
 class FollowUpView(APIView):
@@ -119,7 +115,7 @@ class FollowUpView(APIView):
         responses={200: OpenApiResponse(FollowUpSerializer, description="The next follow-up and why."), **_ERRORS},
     )
     def get(self, request: Request) -> Response:
-        patient = patient_for_user(user=_user(request))
+        patient = patient_for_user(user=request_user(request))
         return Response(FollowUpSerializer(followup_status(patient)).data)
 
 
@@ -138,23 +134,12 @@ class CareTeamView(APIView):
         },
     )
     def get(self, request: Request) -> Response:
-        patient = patient_for_user(user=_user(request))
+        patient = patient_for_user(user=request_user(request))
         return Response(CareTeamSerializer(care_team_for_patient_view(patient)).data)
 
 
-class AlertListView(generics.ListAPIView[Alert]):
-    """The patient's safety alerts, newest first."""
-
-    permission_classes = [IsPatient]
-    serializer_class = PatientAlertSerializer
-    pagination_class = BoundedLimitOffsetPagination
-
-    def get_queryset(self) -> Any:
-        status = query_filters(AlertFilterSerializer, self.request)["status"]
-        patient = patient_for_user(user=_user(self.request))
-        return alerts_for_patient_view(patient=patient, status=None if status == ALERT_STATUS_ALL else status)
-
-    @extend_schema(
+@extend_schema_view(
+    get=extend_schema(
         operation_id="alerts_list",
         tags=TAGS,
         summary="The patient's safety alerts",
@@ -168,5 +153,13 @@ class AlertListView(generics.ListAPIView[Alert]):
             **_ERRORS,
         },
     )
-    def get(self, request: Request, *args: Any, **kwargs: Any) -> Response:
-        return super().get(request, *args, **kwargs)
+)
+class AlertListView(PatientPagedListView):
+    """The patient's safety alerts, newest first."""
+
+    serializer_class = PatientAlertSerializer
+
+    def get_queryset(self) -> Any:
+        status = query_filters(AlertFilterSerializer, self.request)["status"]
+        patient = patient_for_user(user=request_user(self.request))
+        return alerts_for_patient_view(patient=patient, status=None if status == ALERT_STATUS_ALL else status)

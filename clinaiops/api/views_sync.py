@@ -14,8 +14,9 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from clinaiops.api.idempotency import IDEMPOTENCY_KEY_PARAMETER, idempotent
-from clinaiops.api.permissions import IsPatient
+from clinaiops.api.permissions import IsPatient, request_user
 from clinaiops.api.query import query_filters
+from clinaiops.api.readings import reading_answer, reading_input
 from clinaiops.api.serializers import (
     MAX_BATCH_READINGS,
     READING_IN_EXAMPLE,
@@ -28,7 +29,6 @@ from clinaiops.api.serializers import (
     ReadingBatchOutSerializer,
     ReadingInSerializer,
 )
-from clinaiops.api.views import reading_answer, reading_input, request_user
 from clinaiops.care.models import DoseLog, Patient
 from clinaiops.care.selectors import dose_list_for_patient, doses_recent, patient_for_user
 from clinaiops.care.services import dose_log_store

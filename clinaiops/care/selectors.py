@@ -5,8 +5,9 @@ from __future__ import annotations
 
 import re
 from datetime import date, datetime, timedelta
+from typing import TypeVar
 
-from django.db.models import Q, QuerySet
+from django.db.models import Model, Q, QuerySet
 from django.utils import timezone
 
 from clinaiops.care.models import (
@@ -32,6 +33,8 @@ from clinaiops.core.models import Role, User
 
 # The pseudonymous patient code: "P-" and up to 14 letters or digits (P-0187).
 PATIENT_CODE = re.compile(r"^P-[A-Z0-9]{1,14}$")
+
+M = TypeVar("M", bound=Model)
 
 
 def patient_list_visible(*, user: User) -> QuerySet[Patient]:
@@ -210,26 +213,26 @@ def reading_list_for_patient(
     return readings.order_by("-taken_at", "-pk")
 
 
+def _within(rows: QuerySet[M], field: str, low: object | None, high: object | None) -> QuerySet[M]:
+    """`rows` with `field` between `low` and `high`, inclusive; either bound may be absent."""
+    if low is not None:
+        rows = rows.filter(**{f"{field}__gte": low})
+    if high is not None:
+        rows = rows.filter(**{f"{field}__lte": high})
+    return rows
+
+
 def symptom_list_for_patient(
     *, patient_id: int, reported_from: datetime | None = None, reported_to: datetime | None = None
 ) -> QuerySet[Symptom]:
-    symptoms = Symptom.objects.filter(patient_id=patient_id)
-    if reported_from is not None:
-        symptoms = symptoms.filter(reported_at__gte=reported_from)
-    if reported_to is not None:
-        symptoms = symptoms.filter(reported_at__lte=reported_to)
+    symptoms = _within(Symptom.objects.filter(patient_id=patient_id), "reported_at", reported_from, reported_to)
     return symptoms.order_by("-reported_at", "-pk")
 
 
 def dose_list_for_patient(
     *, patient_id: int, day_from: date | None = None, day_to: date | None = None
 ) -> QuerySet[DoseLog]:
-    doses = DoseLog.objects.filter(patient_id=patient_id)
-    if day_from is not None:
-        doses = doses.filter(day__gte=day_from)
-    if day_to is not None:
-        doses = doses.filter(day__lte=day_to)
-    return doses.order_by("-day")
+    return _within(DoseLog.objects.filter(patient_id=patient_id), "day", day_from, day_to).order_by("-day")
 
 
 def alerts_open_for_reading(*, reading: Reading) -> list[Alert]:

@@ -13,10 +13,9 @@ from collections.abc import Sequence
 from typing import Any
 
 from drf_spectacular.types import OpenApiTypes
-from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema, extend_schema_serializer
+from drf_spectacular.utils import OpenApiResponse, extend_schema
 from fhir.resources.R4B.bundle import Bundle, BundleEntry
 from pydantic import ValidationError
-from rest_framework import serializers
 from rest_framework.permissions import AllowAny
 from rest_framework.request import Request
 from rest_framework.response import Response
@@ -35,9 +34,18 @@ from clinaiops.api.fhir.outcome import (
     operation_outcome,
     validation_issues,
 )
+from clinaiops.api.fhir.schema import (
+    BUNDLE_SCHEMA,
+    IF_NONE_EXIST_PARAMETER,
+    MAX_BUNDLE_ENTRIES,
+    OBSERVATION_SCHEMA,
+    OUTCOME,
+    REFUSALS,
+    bodies,
+)
 from clinaiops.api.idempotency import IDEMPOTENCY_KEY_PARAMETER, idempotent
 from clinaiops.api.parsers import BoundedJSONParser
-from clinaiops.api.permissions import IsFhirSender
+from clinaiops.api.permissions import IsFhirSender, request_user
 from clinaiops.care.guidance import alert_guidance
 from clinaiops.core.errors import ApplicationError
 from clinaiops.core.models import User
@@ -52,8 +60,6 @@ from clinaiops.loops.services.fhir_ingest import (
     vital_signs_transaction_ingest,
 )
 
-# As many entries as the native batch sync takes (POST /api/v1/readings/batch/).
-MAX_BUNDLE_ENTRIES = 500
 _STATUS_TEXT = {
     200: "200 OK",
     201: "201 Created",
@@ -72,110 +78,6 @@ _OUTCOME_WORDS = {
         "Bundle of its blood-pressure panel, or after the panel."
     ),
 }
-
-
-@extend_schema_serializer(component_name="OperationOutcome")
-class FhirOperationOutcomeDoc(serializers.Serializer[Any]):
-    """Documentation only: the schema's one OperationOutcome component (clinaiops/api/schema.py writes it in full,
-    for refusals and answers alike)."""
-
-    resourceType = serializers.ChoiceField(choices=["OperationOutcome"])  # FHIR's element name
-    issue = serializers.ListField(child=serializers.DictField())
-
-
-_OUTCOME = OpenApiResponse(FhirOperationOutcomeDoc, description="A FHIR OperationOutcome.")
-_REFUSALS: dict[int | str, Any] = {
-    400: OpenApiResponse(FhirOperationOutcomeDoc, description="Not a valid resource; issue.expression names it."),
-    401: OpenApiResponse(FhirOperationOutcomeDoc, description="Not signed in."),
-    403: OpenApiResponse(FhirOperationOutcomeDoc, description="Not a FHIR sender, or a subject out of reach."),
-    409: OpenApiResponse(FhirOperationOutcomeDoc, description="A different reading is stored for this measurement."),
-    413: OpenApiResponse(FhirOperationOutcomeDoc, description="The body is too large."),
-    415: OpenApiResponse(FhirOperationOutcomeDoc, description="Send application/fhir+json or application/json."),
-    422: OpenApiResponse(FhirOperationOutcomeDoc, description="The Idempotency-Key was used for another request."),
-}
-_IF_NONE_EXIST_PARAMETER = OpenApiParameter(
-    name="If-None-Exist",
-    type=OpenApiTypes.STR,
-    location=OpenApiParameter.HEADER,
-    required=False,
-    description="Conditional create: identifier=system|value. A stored reading with it answers 200, nothing stored.",
-)
-
-
-# The request bodies as the schema describes them: the outline of what is accepted (the profiles are checked in
-# observations.py, with fhir.resources); a generated client gets the resource type, status and the required elements.
-_CODING = {"type": "object", "properties": {"system": {"type": "string"}, "code": {"type": "string"}}}
-_QUANTITY = {
-    "type": "object",
-    "required": ["value", "system", "code"],
-    "properties": {
-        "value": {"type": "number"},
-        "unit": {"type": "string"},
-        "system": {"type": "string", "enum": ["http://unitsofmeasure.org"]},
-        "code": {"type": "string", "enum": ["mm[Hg]", "kPa", "/min"]},
-    },
-}
-OBSERVATION_SCHEMA: dict[str, Any] = {
-    "type": "object",
-    "description": (
-        "A US Core Blood Pressure (LOINC 85354-9, components 8480-6 and 8462-4, mm[Hg] or kPa) or Heart Rate "
-        "(8867-4, /min) Observation."
-    ),
-    "required": ["resourceType", "status", "code", "subject", "effectiveDateTime"],
-    "properties": {
-        "resourceType": {"type": "string", "enum": ["Observation"]},
-        "status": {"type": "string", "enum": ["final", "amended", "corrected"]},
-        "identifier": {"type": "array", "items": {"type": "object"}},
-        "category": {"type": "array", "items": {"type": "object"}},
-        "code": {"type": "object", "properties": {"coding": {"type": "array", "items": _CODING}}},
-        "subject": {"type": "object", "properties": {"reference": {"type": "string", "example": "Patient/P0001"}}},
-        "effectiveDateTime": {"type": "string", "format": "date-time"},
-        "valueQuantity": _QUANTITY,
-        "component": {"type": "array", "items": {"type": "object", "properties": {"valueQuantity": _QUANTITY}}},
-        "device": {"type": "object"},
-    },
-}
-BUNDLE_SCHEMA: dict[str, Any] = {
-    "type": "object",
-    "description": "A Bundle of type transaction (all or nothing) or batch (each entry on its own) of Observations.",
-    "required": ["resourceType", "type", "entry"],
-    "properties": {
-        "resourceType": {"type": "string", "enum": ["Bundle"]},
-        "type": {"type": "string", "enum": ["transaction", "batch"]},
-        "entry": {
-            "type": "array",
-            "minItems": 1,
-            "maxItems": MAX_BUNDLE_ENTRIES,
-            "items": {
-                "type": "object",
-                "required": ["resource", "request"],
-                "properties": {
-                    "fullUrl": {"type": "string"},
-                    "resource": OBSERVATION_SCHEMA,
-                    "request": {
-                        "type": "object",
-                        "required": ["method", "url"],
-                        "properties": {
-                            "method": {"type": "string", "enum": ["POST"]},
-                            "url": {"type": "string", "enum": ["Observation"]},
-                            "ifNoneExist": {"type": "string", "example": "identifier=urn:oid:1.2.3|bp-1"},
-                        },
-                    },
-                },
-            },
-        },
-    },
-}
-
-
-def _bodies(schema: dict[str, Any]) -> dict[str, Any]:
-    return {"application/fhir+json": schema, "application/json": schema}
-
-
-def _user(request: Request) -> User:
-    user = request.user
-    assert isinstance(user, User)
-    return user
 
 
 class FhirView(APIView):
@@ -244,9 +146,9 @@ class ObservationCreateView(FhirView):
 
     @extend_schema(
         operation_id="fhir_observation_create",
-        request=_bodies(OBSERVATION_SCHEMA),
-        responses={201: _OUTCOME, 200: _OUTCOME, **_REFUSALS},
-        parameters=[IDEMPOTENCY_KEY_PARAMETER, _IF_NONE_EXIST_PARAMETER],
+        request=bodies(OBSERVATION_SCHEMA),
+        responses={201: OUTCOME, 200: OUTCOME, **REFUSALS},
+        parameters=[IDEMPOTENCY_KEY_PARAMETER, IF_NONE_EXIST_PARAMETER],
         description=(
             "A US Core Blood Pressure (LOINC 85354-9) or Heart Rate (8867-4) Observation for Patient/<code>. 201 "
             "when stored (a heart rate fills the reading at its time), 200 when already stored or a heart rate has "
@@ -256,7 +158,7 @@ class ObservationCreateView(FhirView):
     )
     @idempotent()
     def post(self, request: Request) -> Response:
-        actor = _user(request)
+        actor = request_user(request)
         parsed = observation_parse(
             request.data,
             prefix="Observation",
@@ -368,10 +270,10 @@ class BundleView(FhirView):
 
     @extend_schema(
         operation_id="fhir_bundle_process",
-        request=_bodies(BUNDLE_SCHEMA),
+        request=bodies(BUNDLE_SCHEMA),
         responses={
             200: OpenApiResponse(OpenApiTypes.OBJECT, description="A transaction-response or batch-response Bundle."),
-            **_REFUSALS,
+            **REFUSALS,
         },
         parameters=[IDEMPOTENCY_KEY_PARAMETER],
         description=(
@@ -384,7 +286,7 @@ class BundleView(FhirView):
     )
     @idempotent(in_steps=True)  # a batch is one transaction an entry; never one for the whole Bundle
     def post(self, request: Request) -> Response:
-        actor = _user(request)
+        actor = request_user(request)
         bundle_type, raw_entries = _bundle_entries(request.data)
         scope = SubjectScope(actor=actor)
         parsed: list[ParsedObservation | FhirRefused] = []
