@@ -51,11 +51,12 @@ def test_a_repeat_costs_no_scoring_and_few_queries(
 
 # PostgreSQL, in a test transaction: the savepoint pair; the patient row read with its lock; the stop's barrier
 # (PostgreSQL only); today's evaluation and a signed decision awaiting the patient (one query); the serving pointers
-# with their integrity holds; the feature window (readings, dose counts, last regimen change); a stop in force
-# (before scoring, and again before storing); the approval policy's marker; the patient's bounds; an open safety
-# alert; the open recommendations to supersede; the recommendation and its prediction log. Before issue 13's work:
-# 24 (26 with a supersede). SQLite counts each audit append as two queries and has no barrier.
-EVALUATION = {"postgresql": 17, "sqlite": 20}[connection.vendor]
+# with their integrity holds; the feature window (the readings, with the dose counts and the last regimen change
+# riding on them as scalar subqueries: one query where it was three); a stop in force (before scoring, and again
+# before storing); the approval policy's marker; the patient's bounds; an open safety alert; the open
+# recommendations to supersede; the recommendation and its prediction log. Before issue 13's work: 24 (26 with a
+# supersede). SQLite counts each audit append as two queries and has no barrier.
+EVALUATION = {"postgresql": 15, "sqlite": 18}[connection.vendor]
 # Was it decided (never superseded if so)? The conditional update; its audit event (two queries on SQLite).
 SUPERSEDE_ONE = {"postgresql": 2, "sqlite": 4}[connection.vendor]
 REPEAT = {"postgresql": 5, "sqlite": 4}[connection.vendor]
