@@ -150,7 +150,9 @@ class Reading(models.Model):
     # wall-clock time is given back as sent; taken_at itself is stored as an instant.
     utc_offset_minutes = models.SmallIntegerField(null=True, blank=True)
     # The sender's identifier of the measurement (a FHIR Observation.identifier, "system|value"); "" when none.
-    # Unique per patient, so a resent Bundle stores nothing twice (conditional create, ifNoneExist).
+    # Kept here for the API's answers; its uniqueness per patient (a resent Bundle stores nothing twice, whatever
+    # month it names) is ReadingIdentifier's key, since care_reading is partitioned by month on PostgreSQL and a
+    # unique key there must include taken_at.
     identifier = models.CharField(max_length=255, blank=True, default="")
 
     class Meta:
@@ -163,14 +165,36 @@ class Reading(models.Model):
             models.CheckConstraint(
                 condition=models.Q(diastolic__lt=models.F("systolic")), name="reading_dbp_below_sbp"
             ),
-            models.UniqueConstraint(
-                fields=["patient", "identifier"], condition=~models.Q(identifier=""), name="reading_identifier_once"
-            ),
         ]
         indexes = [models.Index(fields=["patient", "taken_at"]), models.Index(fields=["patient", "updated_at"])]
 
     def __str__(self) -> str:
         return f"reading {self.pk}"
+
+
+class ReadingIdentifier(models.Model):
+    """The sender's identifier of a reading, once per patient (FHIR conditional create, `ifNoneExist`). A small
+    table of its own, not partitioned: on PostgreSQL care_reading is partitioned by month of taken_at, and a unique
+    key of a partitioned table must include taken_at, so it could only say "once per month"; a Bundle resent with
+    the same identifier and another effective month would then be stored twice. This key says it once for all
+    months, and the reading's insert claims it first, in the same statement (clinaiops.care.services)."""
+
+    patient = models.ForeignKey(Patient, on_delete=models.PROTECT, related_name="+")
+    identifier = models.CharField(max_length=255)
+    # No database foreign key: PostgreSQL can only reference a partitioned table through a key that includes the
+    # partition key, (id, taken_at). The claim and its reading are written in one statement, and readings are never
+    # deleted (PROTECT still stops the ORM from trying). Nothing looks a claim up by reading, so no index either.
+    reading = models.ForeignKey(
+        Reading, on_delete=models.PROTECT, db_constraint=False, db_index=False, related_name="+"
+    )
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["patient", "identifier"], name="reading_identifier_once_per_patient")
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.identifier} → reading {self.reading_id}"
 
 
 class AlertKind(models.TextChoices):
@@ -216,7 +240,9 @@ class Alert(models.Model):
     kind = models.CharField(max_length=32, choices=AlertKind.choices)
     priority = models.CharField(max_length=4, choices=AlertPriority.choices)
     status = models.CharField(max_length=16, choices=AlertStatus.choices, default=AlertStatus.OPEN)
-    reading = models.ForeignKey(Reading, null=True, blank=True, on_delete=models.PROTECT)
+    # No database foreign key (PostgreSQL cannot reference the partitioned care_reading by id alone): the alert is
+    # opened in the transaction that stores its reading (loops.services.ingest), and readings are never deleted.
+    reading = models.ForeignKey(Reading, null=True, blank=True, on_delete=models.PROTECT, db_constraint=False)
     opened_at = models.DateTimeField()
     escalated_at = models.DateTimeField(null=True, blank=True)
     acknowledged_at = models.DateTimeField(null=True, blank=True)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
+from typing import Any
 
 from django.db import IntegrityError, connection, transaction
 from django.db.models.signals import post_save
@@ -28,6 +29,7 @@ from clinaiops.care.models import (
     NotificationKind,
     Patient,
     Reading,
+    ReadingIdentifier,
     RegimenChange,
     Symptom,
 )
@@ -297,10 +299,10 @@ def reading_store(*, patient: Patient, data: ReadingInput, now: datetime | None 
     )
     if _reading_insert_unless_stored(reading):
         return reading, True
-    # Already stored: under its natural key, or (FHIR ifNoneExist) under the sender's identifier.
+    # Already stored: under its natural key, or (FHIR ifNoneExist) under the sender's identifier, in any month.
     existing = Reading.objects.filter(patient=patient, taken_at=data.taken_at, source=data.source).first()
     if existing is None and data.identifier:
-        existing = Reading.objects.filter(patient=patient, identifier=data.identifier).first()
+        existing = reading_with_identifier(patient=patient, identifier=data.identifier)
     if existing is None:
         # The insert met a row this statement could not see yet (a snapshot older than the concurrent commit,
         # as under REPEATABLE READ): the caller may try once more (loops.services.ingest._reading_store_once).
@@ -313,26 +315,54 @@ def reading_store(*, patient: Patient, data: ReadingInput, now: datetime | None 
     )
 
 
+def reading_with_identifier(*, patient: Patient, identifier: str) -> Reading | None:
+    """The patient's reading stored under the sender's identifier, whatever month it was taken in: one query, the
+    side table's unique key joined to the reading by id."""
+    claim = ReadingIdentifier.objects.select_related("reading").filter(patient=patient, identifier=identifier).first()
+    return claim.reading if claim is not None else None
+
+
 def _reading_insert_unless_stored(reading: Reading) -> bool:
     """Insert the reading in one statement, `INSERT … ON CONFLICT DO NOTHING RETURNING id`, and say whether it was
-    new (its pk is then set). Either unique key (natural key, identifier) makes it nothing, without an error and so
-    without a savepoint: a resend racing its original waits on the key until the original commits, then inserts
-    nothing and finds the stored row with the next statement (READ COMMITTED). The check constraints are not
-    conflicts: reading_problems has refused what they would."""
+    new (its pk is then set). A unique key already taken (the natural key; with an identifier, the identifier's
+    claim) makes it nothing, without an error and so without a savepoint: a resend racing its original waits on the
+    key until the original commits, then inserts nothing and finds the stored row with the next statement (READ
+    COMMITTED). The check constraints are not conflicts: reading_problems has refused what they would."""
     # Every column but the id, from the instance (which holds the model's defaults): a field added later is stored.
     fields = [field for field in Reading._meta.concrete_fields if not field.primary_key]
     quote = connection.ops.quote_name
     # Only the model's own table and column names are spliced in, quoted; every value is a parameter.
     table, columns = quote(Reading._meta.db_table), ", ".join(quote(field.column) for field in fields)
-    placeholders = ", ".join(["%s"] * len(fields))
-    sql = f"INSERT INTO {table} ({columns}) VALUES ({placeholders}) ON CONFLICT DO NOTHING RETURNING {quote('id')}"  # noqa: S608
     params = [field.get_db_prep_save(getattr(reading, field.attname), connection) for field in fields]
-    with connection.cursor() as cursor:
-        cursor.execute(sql, params)
-        row = cursor.fetchone()
-    if row is None:
+    placeholders = ", ".join(["%s"] * len(fields))
+    if not reading.identifier:
+        sql = f"INSERT INTO {table} ({columns}) VALUES ({placeholders}) ON CONFLICT DO NOTHING RETURNING {quote('id')}"  # noqa: S608
+        with connection.cursor() as cursor:
+            cursor.execute(sql, params)
+            row = cursor.fetchone()
+        stored = row[0] if row is not None else None
+    elif connection.vendor == "postgresql":
+        stored = _reading_insert_claiming_identifier(reading, table=table, columns=columns, params=params)
+    else:
+        # SQLite lets one writer in at a time, so the identifier checked in the insert's own statement stays free
+        # until the claim below: two statements, no race.
+        claims = quote(ReadingIdentifier._meta.db_table)
+        sql = (
+            f"INSERT INTO {table} ({columns}) SELECT {placeholders} WHERE NOT EXISTS "  # noqa: S608
+            f"(SELECT 1 FROM {claims} WHERE patient_id = %s AND identifier = %s) "
+            f"ON CONFLICT DO NOTHING RETURNING {quote('id')}"
+        )
+        with connection.cursor() as cursor:
+            cursor.execute(sql, [*params, reading.patient_id, reading.identifier])
+            row = cursor.fetchone()
+        stored = row[0] if row is not None else None
+        if stored is not None:
+            ReadingIdentifier.objects.create(
+                patient_id=reading.patient_id, identifier=reading.identifier, reading_id=stored
+            )
+    if stored is None:
         return False
-    reading.pk = row[0]
+    reading.pk = stored
     reading._state.adding = False
     reading._state.db = connection.alias
     # As Model.save() would: the receivers of a stored reading (the ops metrics' counter) must still hear of it.
@@ -340,6 +370,37 @@ def _reading_insert_unless_stored(reading: Reading) -> bool:
         sender=Reading, instance=reading, created=True, update_fields=None, raw=False, using=connection.alias
     )
     return True
+
+
+def _reading_insert_claiming_identifier(reading: Reading, *, table: str, columns: str, params: list[Any]) -> int | None:
+    """PostgreSQL: claim the identifier and insert the reading in one statement; the stored reading's id, or None.
+
+    The claim comes first, with the reading's id drawn from its sequence, and the reading is inserted only if the
+    claim was made: the side table's unique key (patient, identifier) holds across months, which care_reading's
+    keys cannot (they include taken_at), so a resend with the same identifier and any effective time inserts
+    nothing, and of two concurrent ones the second waits on the key and then does nothing. A claim made for a
+    reading the natural key refused (the same measurement already stored, under another identifier or none) is
+    taken back, so no claim names a reading that does not exist."""
+    quote = connection.ops.quote_name
+    claims = quote(ReadingIdentifier._meta.db_table)
+    values = ", ".join(["%s"] * len(params))
+    sql = (
+        f"WITH claim AS (INSERT INTO {claims} (patient_id, identifier, reading_id) "  # noqa: S608
+        f"VALUES (%s, %s, nextval(pg_get_serial_sequence('{Reading._meta.db_table}', 'id'))) "
+        "ON CONFLICT (patient_id, identifier) DO NOTHING RETURNING reading_id), "
+        f"stored AS (INSERT INTO {table} ({quote('id')}, {columns}) SELECT claim.reading_id, {values} FROM claim "
+        f"ON CONFLICT DO NOTHING RETURNING {quote('id')}) "
+        "SELECT (SELECT reading_id FROM claim), (SELECT id FROM stored)"
+    )
+    with connection.cursor() as cursor:
+        cursor.execute(sql, [reading.patient_id, reading.identifier, *params])
+        claimed, stored = cursor.fetchone()
+        if claimed is not None and stored is None:
+            cursor.execute(
+                f"DELETE FROM {claims} WHERE patient_id = %s AND identifier = %s AND reading_id = %s",  # noqa: S608
+                [reading.patient_id, reading.identifier, claimed],
+            )
+    return int(stored) if stored is not None else None
 
 
 def alert_open(*, patient: Patient, kind: AlertKind, reading: Reading | None, now: datetime) -> tuple[Alert, bool]:

@@ -26,7 +26,7 @@ from clinaiops.audit.digests import audit_digest
 from clinaiops.audit.models import AuditAction
 from clinaiops.audit.services import audit_record, audit_record_denied
 from clinaiops.care.models import Alert, AlertStatus, Patient, Reading
-from clinaiops.care.services import ReadingInput
+from clinaiops.care.services import ReadingInput, reading_with_identifier
 from clinaiops.care.validation import HR_RANGE
 from clinaiops.core.errors import ApplicationError, Conflict, PermissionRefused, ValidationFailed
 from clinaiops.core.models import Role, User
@@ -179,12 +179,12 @@ def reading_heart_rate_fill(
 
 
 def _reading_existing(sign: VitalSign) -> Reading | None:
-    readings = Reading.objects.filter(patient=sign.patient)
     if sign.identifier:
-        found = readings.filter(identifier=sign.identifier).first()
+        # Through the identifier's own unique key, which holds across the months care_reading is partitioned by.
+        found = reading_with_identifier(patient=sign.patient, identifier=sign.identifier)
         if found is not None:
             return found
-    return readings.filter(taken_at=sign.taken_at, source=sign.source).first()
+    return Reading.objects.filter(patient=sign.patient, taken_at=sign.taken_at, source=sign.source).first()
 
 
 def _alerts_open_for(reading: Reading) -> list[Alert]:
