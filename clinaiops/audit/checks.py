@@ -27,9 +27,13 @@ def ledger_role_check(app_configs: Any = None, databases: Any = None, **kwargs: 
             "SELECT current_user, (SELECT rolsuper FROM pg_roles WHERE rolname = current_user),"
             " pg_has_role(current_user, (SELECT relowner FROM pg_class WHERE oid = to_regclass('audit_auditevent')),"
             " 'USAGE'),"
-            " has_table_privilege('audit_auditevent', 'UPDATE') OR has_table_privilege('audit_auditevent', 'DELETE')"
-            " OR has_table_privilege('audit_auditevent', 'TRUNCATE') OR has_table_privilege('audit_auditevent', "
-            "'INSERT') WHERE to_regclass('audit_auditevent') IS NOT NULL"
+            # The events and each of their monthly partitions (migration 0006): INSERT on one partition is enough
+            # to write around audit_append().
+            " EXISTS (SELECT 1 FROM (SELECT 'audit_auditevent'::regclass::oid UNION ALL SELECT inhrelid"
+            " FROM pg_inherits WHERE inhparent = 'audit_auditevent'::regclass) AS ledger(relid),"
+            " unnest(ARRAY['INSERT', 'UPDATE', 'DELETE', 'TRUNCATE']) AS p(privilege)"
+            " WHERE has_table_privilege(ledger.relid, p.privilege))"
+            " WHERE to_regclass('audit_auditevent') IS NOT NULL"
         )
         row = cursor.fetchone()
     if row is None:

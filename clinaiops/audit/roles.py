@@ -7,6 +7,8 @@
   the tables later migrations create) and only SELECT on the ledger tables: it appends events and checkpoints
   through the SECURITY DEFINER functions `audit_append()` and `audit_checkpoint_append()`, and has no UPDATE,
   DELETE, TRUNCATE, TRIGGER or ownership there, so it can neither change the ledger nor switch its triggers off.
+  The events' monthly partitions (migration 0006) count as ledger tables: SELECT only, and the coming months are
+  made by the SECURITY DEFINER `audit_auditevent_partitions_ensure()`, which it may call.
 
 `database_roles_ensure` makes both on the connected database and repairs what differs, so running it twice
 changes nothing the second time. It must run as a superuser (or a role with CREATEROLE that may grant on the
@@ -30,10 +32,16 @@ from django.db import connection, connections, transaction
 
 LEDGER_TABLES = ("audit_auditevent", "audit_auditcheckpoint")
 # The append functions (migrations 0003 and 0005), by signature.
-LEDGER_FUNCTIONS = (
+LEDGER_APPEND_FUNCTIONS = (
     "audit_append(bigint, bigint, varchar, varchar, varchar, varchar, varchar, varchar, inet, text)",
     "audit_checkpoint_append(bigint, varchar, bigint, timestamptz, varchar, varchar, varchar, bigint, text)",
 )
+# Every SECURITY DEFINER function the runtime role may execute: the appends, and the one that makes the coming
+# months' partitions of the events (migration 0006; a daily beat task calls it).
+LEDGER_FUNCTIONS = (*LEDGER_APPEND_FUNCTIONS, "audit_auditevent_partitions_ensure(integer)")
+# The other SECURITY DEFINER function it may execute: the coming months of the readings (care migration 0009).
+# Named, not imported: the ledger imports nothing above the kernel.
+RUNTIME_FUNCTIONS = (*LEDGER_FUNCTIONS, "care_reading_partitions_ensure(integer)")
 _TABLE_PRIVILEGES = ("SELECT", "INSERT", "UPDATE", "DELETE")
 _FORBIDDEN_ON_LEDGER = ("INSERT", "UPDATE", "DELETE", "TRUNCATE", "REFERENCES", "TRIGGER")
 _ROLE_NAME = re.compile(r"^[a-z_][a-z0-9_]{0,62}$")
@@ -51,9 +59,11 @@ class RuntimeRoleStatus:
     role: str
     superuser: bool
     owned_objects: int
-    ledger_privileges: tuple[str, ...]  # privileges it holds on the ledger tables
+    ledger_privileges: tuple[str, ...]  # privileges it holds on the ledger tables and any of their partitions
     can_append: bool  # EXECUTE on audit_append() and audit_checkpoint_append()
     member_of_owner: bool
+    # EXECUTE on audit_auditevent_partitions_ensure() and care_reading_partitions_ensure() (False before they exist)
+    can_ensure_partitions: bool = False
 
     @property
     def safe(self) -> bool:
@@ -270,13 +280,13 @@ def _grants_ensure(catalog: _Catalog, owner: str, runtime: str, schema: str) -> 
                 f"{plural.lower()} {owner} creates in {schema} from now on grant {listed} to {runtime}",
             )
 
-    # Existing objects.
+    # Existing objects (the ledger's partitions are ledger tables, not application tables).
     tables = catalog.rows(
         "SELECT c.relname FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace "
         "WHERE n.nspname = %s AND c.relkind IN ('r', 'p') AND NOT (c.relname = ANY(%s)) AND NOT ("
         "has_table_privilege(%s, c.oid, 'SELECT') AND has_table_privilege(%s, c.oid, 'INSERT') AND "
         "has_table_privilege(%s, c.oid, 'UPDATE') AND has_table_privilege(%s, c.oid, 'DELETE')) ORDER BY 1",
-        [schema, list(LEDGER_TABLES), runtime, runtime, runtime, runtime],
+        [schema, _ledger_relations(catalog, schema), runtime, runtime, runtime, runtime],
     )
     for (table,) in tables:
         catalog.cursor.execute(
@@ -299,11 +309,24 @@ def _grants_ensure(catalog: _Catalog, owner: str, runtime: str, schema: str) -> 
         catalog.done.append(f"granted USAGE, SELECT on {len(sequences)} sequences to {runtime}")
 
 
+_LEDGER_RELATIONS = (
+    # The ledger tables of `schema` and, recursively, their partitions (migration 0006 partitions the events by month).
+    "WITH RECURSIVE ledger(relid) AS ("
+    " SELECT c.oid FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace"
+    " WHERE n.nspname = %s AND c.relname = ANY(%s)"
+    " UNION SELECT i.inhrelid FROM pg_inherits i JOIN ledger l ON i.inhparent = l.relid"
+    ") SELECT c.relname FROM ledger l JOIN pg_class c ON c.oid = l.relid ORDER BY c.relname"
+)
+
+
+def _ledger_relations(catalog: _Catalog, schema: str) -> list[str]:
+    """The ledger tables that exist in `schema`, with every partition attached to them."""
+    return [str(row[0]) for row in catalog.rows(_LEDGER_RELATIONS, [schema, list(LEDGER_TABLES)])]
+
+
 def _ledger_ensure(catalog: _Catalog, runtime: str, schema: str) -> None:
     quoted_runtime, quoted_schema = _name(runtime), connection.ops.quote_name(schema)
-    present = [
-        table for table in LEDGER_TABLES if catalog.value("SELECT to_regclass(%s)", [f"{schema}.{table}"]) is not None
-    ]
+    present = _ledger_relations(catalog, schema)
     if not present:
         catalog.done.append("the ledger tables do not exist yet: `migrate`, run as the owner, locks them")
         return
@@ -322,7 +345,7 @@ def _ledger_ensure(catalog: _Catalog, runtime: str, schema: str) -> None:
     if before != after:
         taken = ", ".join(sorted(set(before) - set(after))) or "nothing"
         catalog.done.append(f"on the ledger tables {runtime} now has only SELECT (taken away: {taken})")
-    for function in LEDGER_FUNCTIONS:
+    for function in RUNTIME_FUNCTIONS:
         qualified = f"{schema}.{function}"
         if catalog.value("SELECT to_regprocedure(%s)", [qualified]) is None:
             continue
@@ -330,21 +353,21 @@ def _ledger_ensure(catalog: _Catalog, runtime: str, schema: str) -> None:
         if not catalog.value("SELECT has_function_privilege(%s, %s, 'EXECUTE')", [runtime, qualified]):
             catalog.change(
                 f"GRANT EXECUTE ON FUNCTION {quoted_schema}.{function} TO {quoted_runtime}",
-                f"{runtime} may append through {name}()",
+                f"{runtime} may call {name}()",
             )
         if catalog.value("SELECT has_function_privilege('public', %s, 'EXECUTE')", [qualified]):
             catalog.change(
                 f"REVOKE EXECUTE ON FUNCTION {quoted_schema}.{function} FROM PUBLIC",
-                f"roles other than {runtime} may no longer append through {name}()",
+                f"roles other than {runtime} may no longer call {name}()",
             )
 
 
 def _ledger_privileges(catalog: _Catalog, role: str, schema: str) -> tuple[str, ...]:
+    """What `role` holds on the ledger tables and their partitions: INSERT on one partition would let it bypass
+    audit_append(), so every partition counts."""
     held = set()
-    for table in LEDGER_TABLES:
-        qualified = f"{schema}.{table}"
-        if catalog.value("SELECT to_regclass(%s)", [qualified]) is None:
-            continue
+    for table in _ledger_relations(catalog, schema):
+        qualified = f"{connection.ops.quote_name(schema)}.{connection.ops.quote_name(table)}"
         for privilege in ("SELECT", *_FORBIDDEN_ON_LEDGER):
             if catalog.value("SELECT has_table_privilege(%s, %s, %s)", [role, qualified, privilege]):
                 held.add(privilege)
@@ -365,19 +388,23 @@ def runtime_role_status(*, runtime: str, owner: str, schema: str = "public") -> 
                 [runtime] * 4,
             )
         )
-        can_append = all(
-            catalog.value("SELECT to_regprocedure(%s) IS NOT NULL", [f"{schema}.{f}"])
-            and catalog.value("SELECT has_function_privilege(%s, %s, 'EXECUTE')", [runtime, f"{schema}.{f}"])
-            for f in LEDGER_FUNCTIONS
-        )
+
+        def executes(function: str) -> bool:
+            qualified = f"{schema}.{function}"
+            return bool(
+                catalog.value("SELECT to_regprocedure(%s) IS NOT NULL", [qualified])
+                and catalog.value("SELECT has_function_privilege(%s, %s, 'EXECUTE')", [runtime, qualified])
+            )
+
         member = bool(catalog.value("SELECT pg_has_role(%s, %s, 'USAGE')", [runtime, owner]))
         return RuntimeRoleStatus(
             role=runtime,
             superuser=superuser,
             owned_objects=owned,
             ledger_privileges=_ledger_privileges(catalog, runtime, schema),
-            can_append=bool(can_append),
+            can_append=all(executes(f) for f in LEDGER_APPEND_FUNCTIONS),
             member_of_owner=member,
+            can_ensure_partitions=all(executes(f) for f in RUNTIME_FUNCTIONS[len(LEDGER_APPEND_FUNCTIONS) :]),
         )
 
 

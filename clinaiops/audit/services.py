@@ -203,18 +203,32 @@ def audit_checkpoint_create(*, reason: str = "on_demand") -> AuditCheckpoint | N
             head_action = AuditEvent.objects.filter(seq=head_seq).values_list("action", flat=True).first()
             if latest.seq == head_seq or head_action == AuditAction.CHECKPOINT_CREATED:
                 return latest
-        checkpoint = _checkpoint_write(
-            seq=head_seq, head_hash=head_hash, created_at=clock, reason=reason, after=latest.seq if latest else 0
-        )
-        audit_record(
-            action=AuditAction.CHECKPOINT_CREATED,
-            object_type="audit_checkpoint",
-            object_id=checkpoint.pk,
-            system_reason=reason,
-            payload={"seq": head_seq, "head_hash": head_hash, "key_id": checkpoint.key_id},
-        )
-        # Published only once it is committed: a witness entry must never name a checkpoint that rolled back.
-        transaction.on_commit(partial(_witness_publish_after_commit, checkpoint_signed(checkpoint)))
+        return _checkpoint_record(seq=head_seq, head_hash=head_hash, clock=clock, reason=reason)
+
+
+def audit_checkpoint_create_at(*, seq: int, reason: str) -> AuditCheckpoint:
+    """Sign a checkpoint at `seq`, an event already followed by others (the anchor of an archive: the last event of
+    the months it detaches), record it and publish it to the witness after commit, as every checkpoint is."""
+    with transaction.atomic():
+        _head_seq, _head_hash, clock = _head_and_clock()  # the ledger lock, as for every checkpoint
+        head_hash = AuditEvent.objects.filter(seq=seq).values_list("hash", flat=True).get()
+        return _checkpoint_record(seq=seq, head_hash=head_hash, clock=clock, reason=reason)
+
+
+def _checkpoint_record(*, seq: int, head_hash: str, clock: datetime, reason: str) -> AuditCheckpoint:
+    """Write the checkpoint at `seq` (its segment runs from the newest checkpoint below it), its ledger event, and
+    its publication to the witness once committed. Caller holds the ledger lock in its transaction."""
+    after = AuditCheckpoint.objects.filter(seq__lt=seq).order_by("-seq").values_list("seq", flat=True).first()
+    checkpoint = _checkpoint_write(seq=seq, head_hash=head_hash, created_at=clock, reason=reason, after=after or 0)
+    audit_record(
+        action=AuditAction.CHECKPOINT_CREATED,
+        object_type="audit_checkpoint",
+        object_id=checkpoint.pk,
+        system_reason=reason,
+        payload={"seq": seq, "head_hash": head_hash, "key_id": checkpoint.key_id},
+    )
+    # Published only once it is committed: a witness entry must never name a checkpoint that rolled back.
+    transaction.on_commit(partial(_witness_publish_after_commit, checkpoint_signed(checkpoint)))
     return checkpoint
 
 

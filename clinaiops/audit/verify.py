@@ -11,6 +11,11 @@ tail cut together with its checkpoints, or a history rewritten with recomputed h
 two. What stays undetectable: the events after the newest witnessed checkpoint (fewer than
 AUDIT_CHECKPOINT_EVERY, and at most AUDIT_CHECKPOINT_INTERVAL_SECONDS of them) can be dropped, or rewritten by
 someone who can recompute SHA-256.
+
+After `manage.py ledger_archive` detached the oldest months, the ledger starts after seq 1: the verification then
+starts from the signed (and witnessed) checkpoint at exactly the seq before its first event, whose head hash takes
+the genesis hash's place, and says so in a note. A ledger that starts after seq 1 without such a checkpoint is a
+truncation.
 """
 
 from __future__ import annotations
@@ -20,6 +25,7 @@ import hashlib
 from collections import deque
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, replace
+from itertools import chain
 from pathlib import Path
 
 from cryptography.exceptions import InvalidSignature
@@ -69,6 +75,9 @@ class VerificationResult:
     # witness that lost lines); the next scheduled checkpoint run publishes them again.
     unwitnessed_checkpoints: tuple[int, ...] = ()
     notes: tuple[str, ...] = ()
+    # When older months were archived (`manage.py ledger_archive`): the seq of the signed checkpoint the verification
+    # started from, events 1..archived_through being outside the database. 0 when it started from the genesis hash.
+    archived_through: int = 0
 
     @property
     def witnessed(self) -> bool:
@@ -215,11 +224,12 @@ def chain_verify(
     trusted = trusted_keys or {}
     database: dict[int, SignedCheckpoint] = {}
     witnessed: dict[int, SignedCheckpoint] = {}
+    archived = 0  # events 1..archived are archived, and the verification starts from the checkpoint at `archived`
 
     def result(checked: int, seq: int | None = None, kind: str = "", problem: str = "") -> VerificationResult:
         return VerificationResult(
             ok=not kind,
-            events_checked=checked,
+            events_checked=max(checked - archived, 0),
             checkpoints_checked=len(database),
             first_broken_seq=seq,
             kind=kind,
@@ -227,6 +237,7 @@ def chain_verify(
             witness_source=witness.source if witness is not None else "",
             witness_entries=len(witnessed),
             witness_head_seq=max(witnessed, default=None),
+            archived_through=archived,
         )
 
     for given in checkpoints:
@@ -251,10 +262,35 @@ def chain_verify(
 
     expected_prev = GENESIS_HASH
     expected_seq = 1
+    # Archived months (`manage.py ledger_archive`): the ledger then starts after seq 1, and the signed checkpoint at
+    # exactly the seq before its first event stands in for the genesis hash. Without one, the missing head is a
+    # truncation like a missing tail.
+    stream = iter(links)
+    head = next(stream, None)
+    if head is not None:
+        stream = chain((head,), stream)
+        first_seq = head[0]
+        if isinstance(first_seq, int) and first_seq > 1:
+            anchor = signed.get(first_seq - 1)
+            if anchor is None:
+                problem = (
+                    f"the ledger starts at seq {first_seq}: events 1–{first_seq - 1} are missing and no signed "
+                    f"checkpoint at seq {first_seq - 1} anchors what remains (archived without one, or cut)"
+                )
+                return result(0, 1, TRUNCATED, problem)
+            if witness is not None and anchor.seq not in witnessed:
+                problem = (
+                    f"the ledger starts at seq {first_seq}: the checkpoint at seq {anchor.seq} that would anchor it "
+                    f"is not in the witness {witness.source}"
+                )
+                return result(0, 1, TRUNCATED, problem)
+            archived = anchor.seq
+            expected_prev = anchor.head_hash
+            expected_seq = first_seq
     sha256 = hashlib.sha256
     recent: deque[str] = deque(maxlen=SEGMENT_MAX_EVENTS)  # the newest hashes, for naming a rehashed edit
     remember = recent.append
-    for seq, canonical, prev_hash, stored in links:
+    for seq, canonical, prev_hash, stored in stream:
         if seq != expected_seq:
             checked = expected_seq - 1
             if not isinstance(seq, int) or seq < expected_seq:
@@ -299,6 +335,11 @@ def chain_verify(
         problem = f"the witnessed checkpoints at seq {_seqs(missing)} are missing from the database"
         return result(last, missing[0], DELETED_CHECKPOINT, problem)
     notes = list(witness.notes) if witness is not None else []
+    if archived:
+        notes.append(
+            f"verified from the signed checkpoint at seq {archived}: events 1–{archived} are archived (not in this "
+            "database) and were not checked here"
+        )
     unwitnessed: tuple[int, ...] = ()
     if witness is None:
         notes.append("no readable witness is configured: a tail cut together with its checkpoints would go unseen")
