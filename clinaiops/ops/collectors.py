@@ -33,6 +33,7 @@ from clinaiops.audit.models import AuditAction, AuditCheckpoint, AuditEvent
 from clinaiops.care.models import Alert, AlertPriority, AlertStatus
 from clinaiops.celery import app
 from clinaiops.loops.models import Recommendation, RecommendationStatus, Tier
+from clinaiops.ops.partitions import partitions_summary
 from inference.models import ServingPointer
 from inference.monitoring.models import DriftReport, DriftSeverity, MonitoringAlert, MonitoringAlertStatus
 
@@ -74,7 +75,10 @@ class ClinicalStateCollector:
             if connection.vendor == "postgresql":
                 with connection.cursor() as cursor:
                     cursor.execute(f"SET LOCAL statement_timeout = {SCRAPE_STATEMENT_TIMEOUT_MS}")
-            return [*self._reviews(now), *self._alerts(now), *self._ledger(now), *self._models(now)]
+            return [
+                *self._reviews(now), *self._alerts(now), *self._ledger(now), *self._models(now),
+                *self._partitions(now),
+            ]  # fmt: skip
 
     def _reviews(self, now: datetime) -> list[Metric]:
         # The (status, tier) index: rows read = reviews pending, whatever the history.
@@ -145,6 +149,24 @@ class ClinicalStateCollector:
             overdue.add_metric([priority], float(total["overdue"]) if priority == AlertPriority.P0 else 0.0)
             oldest.add_metric([priority], _age(now, total["oldest"]))
         return [open_, escalated, past, overdue, oldest]
+
+    def _partitions(self, now: datetime) -> list[Metric]:
+        # The catalog (one row per month) and one EXISTS per DEFAULT partition: the same cost at any size. No
+        # samples on SQLite, which has no partitions.
+        ahead = _gauge(
+            "clinaiops_partition_months_ahead",
+            "Month partitions made beyond the current month (0: the next month's rows would go to DEFAULT).",
+            ["table"],
+        )
+        default = _gauge(
+            "clinaiops_partition_default_has_rows",
+            "1 when the table's DEFAULT partition holds rows (`manage.py partitions --split-default`).",
+            ["table"],
+        )
+        for summary in partitions_summary(now):
+            ahead.add_metric([summary.table], float(summary.months_ahead))
+            default.add_metric([summary.table], 1.0 if summary.default_has_rows else 0.0)
+        return [ahead, default]
 
     def _ledger(self, now: datetime) -> list[Metric]:
         # Both ends read through the unique index on seq: one index probe each, at any ledger size.

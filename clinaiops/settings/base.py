@@ -574,6 +574,11 @@ TRAINING_MAX_REQUEUES = env_int("TRAINING_MAX_REQUEUES", 3)
 # recorded skip) is enqueued again by the evaluations sweep: the message was lost, or its task gave up.
 EVALUATION_SWEEP_GRACE_SECONDS = env_int("EVALUATION_SWEEP_GRACE_SECONDS", 600)
 RECOVERY_SWEEP_SECONDS = env_int("RECOVERY_SWEEP_SECONDS", 300)
+# Month partitions of the readings and the ledger (PostgreSQL), made this many months ahead by a daily task.
+PARTITION_MONTHS_AHEAD = env_int("PARTITION_MONTHS_AHEAD", 3)
+if not 0 <= PARTITION_MONTHS_AHEAD <= 24:  # the partition functions refuse more: they run as the owner
+    raise ConfigurationError("PARTITION_MONTHS_AHEAD must be between 0 and 24")
+CELERY_BEAT_SCHEDULE["partitions-ensure"] = {"task": "clinaiops.ops.tasks.partitions_ensure", "schedule": 86400.0}
 CELERY_BEAT_SCHEDULE["training-runs-sweep"] = {
     "task": "inference.tasks.training_runs_sweep",
     "schedule": float(RECOVERY_SWEEP_SECONDS),

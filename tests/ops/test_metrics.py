@@ -265,8 +265,8 @@ def test_integrity_failures_and_the_newest_drift_severity_are_exported(model_ver
 def test_the_scrape_reads_open_state_with_a_bounded_number_of_queries(
     patient: Patient, django_assert_max_num_queries: object
 ) -> None:
-    # One query per kind of state whatever the history: reviews, alerts, ledger (3), models (3), plus the
-    # transaction and the statement timeout. History-sized COUNTs would show up as time, not queries, so
+    # One query per kind of state whatever the history: reviews, alerts, ledger (3), models (3), partitions (2),
+    # plus the transaction and the statement timeout. History-sized COUNTs would show up as time, not queries, so
     # bench/history_bench.py times the scrape at 20k and 2M readings as well.
     with django_assert_max_num_queries(14):  # type: ignore[operator]
         scrape()
