@@ -90,11 +90,30 @@ def grow(url: str, target: int) -> None:
             conn.commit()
             done += chunk
         ledger_rebuild(conn, history=missing)
+        conn.commit()
+        partitions_split(url)
         conn.execute("ANALYZE care_reading")
         conn.execute("ANALYZE audit_auditevent")
     if missing:
         print(f"    grew to {target:,} readings (+{missing:,} readings and ledger events) in "
               f"{time.monotonic() - started:.0f}s", flush=True)  # fmt: skip
+
+
+def partitions_split(url: str) -> None:
+    """The grown history is older than the months the migration partitioned, so it went to the DEFAULT partitions;
+    a real installation's history would have reached its months as they came. The owner's remedy moves it there
+    (`manage.py partitions --split-default`, clinaiops/ops/partitions.py), so the pages read a partitioned history
+    as production would, not one DEFAULT partition holding nearly all of it."""
+    env = {**os.environ, "DATABASE_URL": url, "DJANGO_SETTINGS_MODULE": "clinaiops.settings.base",
+           "CELERY_BROKER_URL": "memory://", "LOG_LEVEL": "WARNING"}  # fmt: skip
+    for table in ("care_reading", "audit_auditevent"):
+        done = subprocess.run(
+            [sys.executable, str(ROOT / "manage.py"), "partitions", "--split-default", table],
+            env=env, capture_output=True, text=True, check=False, timeout=3600,
+        )  # fmt: skip
+        if done.returncode != 0:
+            raise SystemExit(f"partitions --split-default {table} failed:\n{done.stdout}{done.stderr}")
+        print("    " + done.stdout.strip().splitlines()[0], flush=True)
 
 
 def ledger_rebuild(conn: psycopg.Connection[Any], *, history: int) -> None:
@@ -108,12 +127,11 @@ def ledger_rebuild(conn: psycopg.Connection[Any], *, history: int) -> None:
 
     names = ", ".join(LEDGER_COLUMNS)
     seed = conn.execute(f"SELECT {names} FROM audit_auditevent ORDER BY seq").fetchall()  # noqa: S608 - constants
-    # The ledger refuses TRUNCATE to every session; the bench is a superuser on a database of its own.
-    for table in ("audit_auditevent", "audit_auditcheckpoint"):
-        conn.execute(f"ALTER TABLE {table} DISABLE TRIGGER USER")
-    conn.execute("TRUNCATE audit_auditevent, audit_auditcheckpoint")
-    for table in ("audit_auditevent", "audit_auditcheckpoint"):
-        conn.execute(f"ALTER TABLE {table} ENABLE TRIGGER USER")
+    # The ledger and each monthly partition refuse TRUNCATE to every session; the bench is a superuser on a database
+    # of its own, and the replica role suspends every trigger, the partitions' own included, for this transaction.
+    with conn.transaction():
+        conn.execute("SET LOCAL session_replication_role = replica")
+        conn.execute("TRUNCATE audit_auditevent, audit_auditcheckpoint")
     seq, prev_hash = 0, GENESIS_HASH
     with conn.cursor().copy(f"COPY audit_auditevent ({names}) FROM STDIN") as copy:
         for fields in synthetic_events(history):

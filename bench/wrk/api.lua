@@ -32,7 +32,10 @@ function request()
     if target == "product" then return wrk.format("GET", "/api/v1/recommendations/", headers) end
     return wrk.format("GET", "/recommendations/?patient=" .. account.patient, headers)
   end
-  local stamp = os.date("!%Y-%m-%dT%H:%M:%SZ", base - (tid * 10000000 + counter) * 7)
+  -- Each thread its own 16-day band of times 7 s apart (200,000 readings), all inside the API's plausible window
+  -- (PLAUSIBLE_PAST_DAYS, 365): with up to 8 threads the oldest is 130 days back. (A band of 810 days per thread
+  -- made every request of the second thread a 400.)
+  local stamp = os.date("!%Y-%m-%dT%H:%M:%SZ", base - (tid * 200000 + counter % 200000) * 7)
   local body = string.format(
     '{"taken_at":"%s","systolic":%d,"diastolic":%d,"heart_rate":%d,"source":"cuff"}',
     stamp, 118 + counter % 24, 74 + counter % 12, 60 + counter % 25)
