@@ -18,6 +18,7 @@ from clinaiops.care.models import (
     DoseLog,
     Patient,
     Reading,
+    ReadingIdentifier,
     RegimenChange,
     Symptom,
 )
@@ -233,6 +234,13 @@ def dose_list_for_patient(
     *, patient_id: int, day_from: date | None = None, day_to: date | None = None
 ) -> QuerySet[DoseLog]:
     return _within(DoseLog.objects.filter(patient_id=patient_id), "day", day_from, day_to).order_by("-day")
+
+
+def reading_with_identifier(*, patient: Patient, identifier: str) -> Reading | None:
+    """The patient's reading stored under the sender's identifier, whatever month it was taken in: one query, the
+    side table's unique key joined to the reading by id."""
+    claim = ReadingIdentifier.objects.select_related("reading").filter(patient=patient, identifier=identifier).first()
+    return claim.reading if claim is not None else None
 
 
 def alerts_open_for_reading(*, reading: Reading) -> list[Alert]:

@@ -34,6 +34,7 @@ from clinaiops.care.models import (
     Symptom,
 )
 from clinaiops.care.notifications import alert_notify
+from clinaiops.care.selectors import reading_with_identifier
 from clinaiops.care.validation import reading_problems, target_problems
 from clinaiops.core.crypto.blind_index import KIND_MRN, blind_index_candidates, mrn_normalise
 from clinaiops.core.errors import Conflict, InvalidTransition, NotFound, PermissionRefused, ValidationFailed
@@ -313,13 +314,6 @@ def reading_store(*, patient: Patient, data: ReadingInput, now: datetime | None 
         "A different reading from this source at this time is already stored.",
         fields={"taken_at": ["Already used by another reading from the same source."]},
     )
-
-
-def reading_with_identifier(*, patient: Patient, identifier: str) -> Reading | None:
-    """The patient's reading stored under the sender's identifier, whatever month it was taken in: one query, the
-    side table's unique key joined to the reading by id."""
-    claim = ReadingIdentifier.objects.select_related("reading").filter(patient=patient, identifier=identifier).first()
-    return claim.reading if claim is not None else None
 
 
 def _reading_insert_unless_stored(reading: Reading) -> bool:

@@ -22,15 +22,15 @@ from functools import partial
 from django.db import transaction
 from django.utils import timezone
 
-from clinaiops.audit.digests import audit_digest
 from clinaiops.audit.models import AuditAction
-from clinaiops.audit.services import audit_record, audit_record_denied
+from clinaiops.audit.services import audit_record_denied
 from clinaiops.care.models import Alert, AlertStatus, Patient, Reading
-from clinaiops.care.services import ReadingInput, reading_with_identifier
+from clinaiops.care.selectors import reading_with_identifier
+from clinaiops.care.services import ReadingInput
 from clinaiops.care.validation import HR_RANGE
 from clinaiops.core.errors import ApplicationError, Conflict, PermissionRefused, ValidationFailed
 from clinaiops.core.models import Role, User
-from clinaiops.loops.services.ingest import reading_ingest
+from clinaiops.loops.services.ingest import reading_ingest, reading_ingested_record
 
 # At most this many characters of element paths in the audit of a refused transaction.
 _AUDIT_REASON_LIMIT = 500
@@ -161,20 +161,10 @@ def reading_heart_rate_fill(
                 "The reading at this time already has a different heart rate.",
                 fields={"heart_rate": ["Already recorded for this reading."]},
             )
-        Reading.objects.filter(pk=reading.pk).update(heart_rate=heart_rate, updated_at=now)
+        # taken_at too: the update then reads only the reading's month partition.
+        Reading.objects.filter(pk=reading.pk, taken_at=reading.taken_at).update(heart_rate=heart_rate, updated_at=now)
         reading.heart_rate, reading.updated_at = heart_rate, now
-        audit_record(
-            action=AuditAction.READING_INGESTED,
-            object_type="reading",
-            object_id=reading.pk,
-            actor=actor,
-            payload={
-                "patient_id": patient.pk,
-                "source": reading.source,
-                "update": "heart_rate",
-                "values_hmac": audit_digest([reading.systolic, reading.diastolic, reading.heart_rate]),
-            },
-        )
+        reading_ingested_record(actor=actor, reading=reading, update="heart_rate")
         return VitalSignResult(outcome=VitalSignOutcome.UPDATED, reading=reading)
 
 

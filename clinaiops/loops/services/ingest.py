@@ -62,10 +62,6 @@ def _alerts_raise_all(
     return opened, still_open
 
 
-def _alerts_raise(*, patient: Patient, findings: list[str], reading: Reading | None, now: datetime) -> list[Alert]:
-    return _alerts_raise_all(patient=patient, findings=findings, reading=reading, now=now)[0]
-
-
 def reading_ingest(*, actor: User, patient: Patient, data: ReadingInput, now: datetime | None = None) -> IngestResult:
     """Validate and store a reading exactly once, then run the safety rules in the same transaction. An
     implausible reading stores nothing; the refusal itself is audited (field names only, no values)."""
@@ -86,12 +82,28 @@ def reading_ingest(*, actor: User, patient: Patient, data: ReadingInput, now: da
         raise
 
 
+def reading_ingested_record(*, actor: User, reading: Reading, update: str = "") -> None:
+    """The ledger's event for a stored reading, or for a later `update` of it (a FHIR heart rate filling its
+    panel's reading): ids, the source and a keyed digest of the values, never the values."""
+    payload: dict[str, object] = {
+        "patient_id": reading.patient_id,
+        "source": reading.source,
+        "values_hmac": audit_digest([reading.systolic, reading.diastolic, reading.heart_rate]),
+    }
+    if update:
+        payload["update"] = update
+    audit_record(
+        action=AuditAction.READING_INGESTED, object_type="reading", object_id=reading.pk, actor=actor, payload=payload
+    )
+
+
 def _reading_store_once(*, patient: Patient, data: ReadingInput, now: datetime) -> tuple[Reading, bool]:
     """A resend that races its original (a client retrying a POST whose answer it did not see) reaches the
     insert while the original's is uncommitted; PostgreSQL holds it on the unique key until the original commits,
-    and then refuses it. reading_store rolls its savepoint back and says `duplicate_reading`: this transaction is
-    intact, and the stored reading is now visible to it (READ COMMITTED), so the resend is answered with it, as a
-    sequential resend is. Different values at the same key are still a conflict."""
+    and then the `ON CONFLICT DO NOTHING` insert stores nothing. Its next statement sees the stored reading (READ
+    COMMITTED) and answers with it, as a sequential resend is answered. Only when that row is not visible yet (an
+    older snapshot) does reading_store say `duplicate_reading`, with this transaction intact: then it is asked once
+    more. Different values at the same key are still a conflict."""
     try:
         return reading_store(patient=patient, data=data, now=now)
     except Conflict as exc:
@@ -107,17 +119,7 @@ def _reading_ingest(
     reading, created = _reading_store_once(patient=patient, data=data, now=now)
     if not created:
         return IngestResult(reading=reading, created=False)
-    audit_record(
-        action=AuditAction.READING_INGESTED,
-        object_type="reading",
-        object_id=reading.pk,
-        actor=actor,
-        payload={
-            "patient_id": patient.pk,
-            "source": reading.source,
-            "values_hmac": audit_digest([reading.systolic, reading.diastolic, reading.heart_rate]),
-        },
-    )
+    reading_ingested_record(actor=actor, reading=reading)
     policy = approval_policy_current()
     thresholds = safety_thresholds(policy)
     window = timedelta(hours=policy.hypotension_window_hours)
