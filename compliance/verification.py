@@ -32,14 +32,9 @@ from clinaiops.audit.verify import (
     INSERTED,
     REORDERED,
     VerificationResult,
-    chain_verify,
     checkpoint_signature_valid,
     checkpoint_signed,
-    ledger_checkpoints,
-    ledger_lookup,
-    ledger_row,
-    ledger_rows,
-    links_from_rows,
+    ledger_verify,
 )
 from clinaiops.audit.witness import witness_read
 from compliance.listings import audit_rows
@@ -300,22 +295,6 @@ def witness_status(checkpoints: list[CheckpointInfo]) -> WitnessStatus:
 # --- The full verification, with progress --------------------------------------------------------------
 
 
-def _counted(rows: Iterator[Any], progress: Callable[[int], None], every: int = 10_000) -> Iterator[Any]:
-    for count, row in enumerate(rows, start=1):
-        if count % every == 0:
-            progress(count)
-        yield row
-
-
 def ledger_verify_with_progress(progress: Callable[[int], None]) -> VerificationResult:
-    """clinaiops.audit.verify.ledger_verify, composed the same way, with a row counter for the job's progress.
-    (When ledger_verify takes a progress callback, this becomes a call to it.)"""
-    witness = witness_read()  # read first, as ledger_verify does: its entries all precede the rows read next
-    return chain_verify(
-        links_from_rows(_counted(ledger_rows(), progress)),
-        checkpoints=ledger_checkpoints(),
-        witness=witness,
-        trusted_keys=audit_trusted_public_keys(),
-        lookup=ledger_lookup,
-        fetch_row=ledger_row,
-    )
+    """clinaiops.audit.verify.ledger_verify with a row counter for the job's progress."""
+    return ledger_verify(progress=progress)

@@ -51,6 +51,9 @@ class AuditAction(models.TextChoices):
     EXPORT_DOWNLOADED = "export.downloaded"
     LEDGER_VERIFIED = "audit.verified"
     CHECKPOINT_CREATED = "audit.checkpoint_created"
+    # The oldest months detached for archive (`manage.py ledger_archive`): the only way the ledger may start after
+    # seq 1, and itself in the chain.
+    LEDGER_ARCHIVED = "audit.archived"
     ACCOUNT_LOCKED = "account.locked"
     # Sessions and tokens (issue 8 §4): API sign-out, a refused reuse of a spent refresh token (its sign-in is
     # revoked), a password change (every API token revoked), and the second factor.

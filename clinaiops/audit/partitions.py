@@ -24,8 +24,14 @@ from django.db import connection, transaction
 
 from clinaiops.audit.chain import SignedCheckpoint
 from clinaiops.audit.keys import audit_trusted_public_keys
-from clinaiops.audit.services import audit_checkpoint_create_at, audit_witness_catch_up
-from clinaiops.audit.verify import checkpoint_signature_valid, checkpoint_signed, ledger_checkpoints
+from clinaiops.audit.models import AuditAction
+from clinaiops.audit.services import audit_checkpoint_create_at, audit_record, audit_witness_catch_up
+from clinaiops.audit.verify import (
+    ARCHIVE_OBJECT_TYPE,
+    checkpoint_signature_valid,
+    checkpoint_signed,
+    ledger_checkpoints,
+)
 from clinaiops.audit.witness import witness_read
 
 EVENTS_TABLE = "audit_auditevent"
@@ -180,9 +186,10 @@ def ledger_archive(*, before: datetime) -> LedgerArchive:
                     f"events up to seq {anchor_seq} are recorded on both sides of {before:%Y-%m-%d}: archive an "
                     "earlier month"
                 )
-    created = False
+    created, anchor_hash = False, ""
     if anchor_seq is not None:
-        _anchor, created = _checkpoint_at(anchor_seq)
+        anchor, created = _checkpoint_at(anchor_seq)
+        anchor_hash = anchor.head_hash
         witness = witness_read()
         if witness is not None and all(entry.seq != anchor_seq for entry in witness.entries):
             audit_witness_catch_up()
@@ -194,6 +201,16 @@ def ledger_archive(*, before: datetime) -> LedgerArchive:
                 )
     with transaction.atomic(), connection.cursor() as cursor:
         cursor.execute("SELECT pg_advisory_xact_lock(%s)", [_PARTITIONS_LOCK_KEY])
+        if anchor_seq is not None:
+            # The archive recorded in the chain, in the transaction that detaches: the verifier accepts a ledger that
+            # starts after seq 1 only with this event, which nobody can add to the past (verify.ledger_archives).
+            audit_record(
+                action=AuditAction.LEDGER_ARCHIVED,
+                object_type=ARCHIVE_OBJECT_TYPE,
+                object_id=anchor_seq,
+                system_reason="ledger_archive",
+                payload={"through_seq": anchor_seq, "anchor_hash": anchor_hash, "months": names},
+            )
         for name in names:
             cursor.execute(f"ALTER TABLE {EVENTS_TABLE} DETACH PARTITION {quote(name)}")
             # PostgreSQL drops the row triggers it cloned onto a partition when it is detached; the archived month

@@ -34,9 +34,11 @@ from django.db import connection
 
 from clinaiops.audit.chain import GENESIS_HASH, SEGMENT_MAX_EVENTS, TIMESTAMP_FORMAT, SignedCheckpoint, event_canonical
 from clinaiops.audit.keys import audit_trusted_public_keys
-from clinaiops.audit.models import AuditCheckpoint, AuditEvent
+from clinaiops.audit.models import AuditAction, AuditCheckpoint, AuditEvent
 from clinaiops.audit.witness import WitnessRead, witness_read
 
+# The ledger's own record of an archive (`ledger_archive`): object id = the last archived seq.
+ARCHIVE_OBJECT_TYPE = "audit_ledger"
 EDITED = "edited event"
 DELETED = "deleted event"
 INSERTED = "inserted event"
@@ -218,9 +220,12 @@ def chain_verify(
     trusted_keys: Mapping[str, Ed25519PublicKey] | None = None,
     lookup: Callable[[str], int | None] = lambda _hash: None,
     fetch_row: Callable[[int], EventRow | None] = lambda _seq: None,
+    archives: Iterable[int] = (),
 ) -> VerificationResult:
     """Verify links given in ascending seq order against the database's checkpoints and the witness. Only on a
-    break, `fetch_row(seq)` and `lookup(hash)` are used to name its kind."""
+    break, `fetch_row(seq)` and `lookup(hash)` are used to name its kind. `archives`: the seqs through which the
+    ledger's own `audit.archived` events say its oldest months were archived (the only way a ledger may start after
+    seq 1)."""
     trusted = trusted_keys or {}
     database: dict[int, SignedCheckpoint] = {}
     witnessed: dict[int, SignedCheckpoint] = {}
@@ -272,6 +277,15 @@ def chain_verify(
         first_seq = head[0]
         if isinstance(first_seq, int) and first_seq > 1:
             anchor = signed.get(first_seq - 1)
+            if first_seq - 1 not in set(archives):
+                # A signed, witnessed checkpoint alone is not enough: one is made every AUDIT_CHECKPOINT_EVERY
+                # events, so an owner who dropped the oldest events down to any of them would pass as an archive.
+                # `ledger_archive` records the archive in the chain itself, which no one can add to the past.
+                problem = (
+                    f"the ledger starts at seq {first_seq}: events 1–{first_seq - 1} are missing and no archive of "
+                    "them is recorded in the ledger (an `audit.archived` event made by ledger_archive)"
+                )
+                return result(0, 1, TRUNCATED, problem)
             if anchor is None:
                 problem = (
                     f"the ledger starts at seq {first_seq}: events 1–{first_seq - 1} are missing and no signed "
@@ -502,4 +516,14 @@ def ledger_verify(
         trusted_keys=audit_trusted_public_keys(),
         lookup=ledger_lookup,
         fetch_row=ledger_row,
+        archives=ledger_archives(),
     )
+
+
+def ledger_archives() -> list[int]:
+    """The seqs through which `audit.archived` events say the oldest months were archived (indexed: object type and
+    id). Rows only: the chain verification streams every event, these included, so a forged one is a break."""
+    ids = AuditEvent.objects.filter(object_type=ARCHIVE_OBJECT_TYPE, action=AuditAction.LEDGER_ARCHIVED).values_list(
+        "object_id", flat=True
+    )
+    return [int(i) for i in ids if i.isdigit()]

@@ -20,7 +20,7 @@ import pytest
 from django.core.management import CommandError, call_command
 from django.db import DatabaseError, connection, transaction
 
-from clinaiops.audit.models import AuditAction, AuditCheckpoint
+from clinaiops.audit.models import AuditAction, AuditCheckpoint, AuditEvent
 from clinaiops.audit.partitions import (
     DEFAULT_PARTITION,
     LedgerArchiveRefused,
@@ -228,10 +228,16 @@ def test_verify_after_an_archive_starts_from_the_anchor_checkpoint_and_says_so(
     with pytest.raises(DatabaseError, match="append-only"), transaction.atomic():
         _sql(f"DELETE FROM {first}")  # noqa: S608
 
+    # The archive is in the chain itself, in the transaction that detached the month.
+    (recorded,) = AuditEvent.objects.filter(action=AuditAction.LEDGER_ARCHIVED)
+    assert (recorded.object_type, recorded.object_id) == ("audit_ledger", str(count))
+    assert recorded.payload_data["through_seq"] == count and recorded.payload_data["months"] == [first]
+
     result = ledger_verify()
     assert result.ok, result.problem
     assert result.archived_through == count
-    assert result.events_checked == 11  # seq 11–21: ten events and the anchor checkpoint's own event
+    # seq 11–22: ten events, the anchor checkpoint's own event and the archive's
+    assert result.events_checked == 12
     assert f"verified from the signed checkpoint at seq {count}: events 1–{count} are archived" in " ".join(
         result.notes
     )
@@ -266,7 +272,7 @@ def test_months_detached_without_an_anchor_checkpoint_fail_verification_as_a_tru
     _sql(f"ALTER TABLE audit_auditevent DETACH PARTITION {first}")  # the owner, bypassing ledger_archive
     result = ledger_verify()
     assert (result.ok, result.kind, result.first_broken_seq) == (False, TRUNCATED, 1)
-    assert "the ledger starts at seq 11: events 1–10 are missing and no signed checkpoint at seq 10" in result.problem
+    assert "the ledger starts at seq 11: events 1–10 are missing and no archive of them is recorded" in result.problem
 
 
 @postgres_only
@@ -294,17 +300,26 @@ def test_archive_never_detaches_the_current_month_and_refuses_a_default_holding_
         call_command("ledger_archive", "--before", "2999-01")
 
 
-def test_verify_starts_from_a_witnessed_checkpoint_when_the_oldest_events_are_gone(
+def test_oldest_events_cut_down_to_a_witnessed_checkpoint_without_an_archive_record_are_a_truncation(
     db: None, django_capture_on_commit_callbacks: Any
 ) -> None:
-    # The same on both databases: events 1–100 removed (archived) below the checkpoint at seq 100.
+    """The owner's attack on the history: drop the oldest events down to one of the periodic checkpoints (signed and
+    witnessed, one every AUDIT_CHECKPOINT_EVERY events). Without the ledger's own record of an archive it is a
+    truncation; with it (what ledger_archive writes, here appended the same way) the ledger verifies from the
+    checkpoint. The same on both databases."""
     synthetic_ledger_create(250, checkpoint_every=100, witness=True)
     if connection.vendor == "postgresql":
         _sql("SET LOCAL session_replication_role = replica")
     _sql("DELETE FROM audit_auditevent WHERE seq <= 100")
     result = ledger_verify()
-    assert (result.ok, result.archived_through, result.events_checked) == (True, 100, 150)
-    _sql("DELETE FROM audit_auditevent WHERE seq <= 150")  # no checkpoint at 150
+    assert (result.ok, result.kind, result.first_broken_seq) == (False, TRUNCATED, 1)
+    assert "no archive of them is recorded in the ledger" in result.problem
+    with transaction.atomic():
+        audit_record(action=AuditAction.LEDGER_ARCHIVED, object_type="audit_ledger", object_id=100,
+                     system_reason="ledger_archive", payload={"through_seq": 100})  # fmt: skip
+    result = ledger_verify()
+    assert (result.ok, result.archived_through, result.events_checked) == (True, 100, 151)
+    _sql("DELETE FROM audit_auditevent WHERE seq <= 150")  # no checkpoint and no archive at 150
     result = ledger_verify()
     assert (result.ok, result.kind, result.first_broken_seq) == (False, TRUNCATED, 1)
 
