@@ -1,5 +1,5 @@
-"""The append reads the ledger's head in the recent months only (audit migration 0007): it must still find the true
-head when the ledger has been idle for longer than that, and an event must never be dated before the one it follows,
+"""The append reads the ledger's head from the current month on (audit migration 0007): it must still find the true
+head before the month's first event, and an event must never be dated before the one it follows,
 even when the system clock steps back. Events that stand in for an old or a clock-skewed past are inserted with a
 valid hash and link, as a superuser could, so the chain stays verifiable."""
 
@@ -47,7 +47,7 @@ def _append() -> AuditEvent:
 
 
 def test_after_forty_idle_days_the_append_still_follows_the_head(db: None) -> None:
-    old = _chained(datetime.now(UTC) - timedelta(days=40))  # outside the bounded read: in DEFAULT, even
+    old = _chained(datetime.now(UTC) - timedelta(days=40))  # before this month: outside the bounded read
     event = _append()
     assert (event.seq, event.prev_hash) == (old.seq + 1, old.hash)
     assert ledger_verify().ok
@@ -80,7 +80,7 @@ def test_the_head_is_read_from_the_recent_months_only(db: None) -> None:
                 cursor.execute(f"CREATE TABLE {name} PARTITION OF audit_auditevent FOR VALUES {bounds}")
         _append()
         # The function's statement, with its bound as the value PL/pgSQL passes (a parameter, so it is pruned).
-        since = datetime.now(UTC) - timedelta(days=32)
+        since = datetime.now(UTC).replace(day=1, hour=0, minute=0, second=0, microsecond=0)
         cursor.execute(
             "EXPLAIN (COSTS OFF) SELECT seq, hash, recorded_at FROM audit_auditevent "  # noqa: S608 - our own date
             f"WHERE recorded_at >= '{since.isoformat()}'::timestamptz ORDER BY seq DESC LIMIT 1"
@@ -90,6 +90,6 @@ def test_the_head_is_read_from_the_recent_months_only(db: None) -> None:
         whole = "\n".join(row[0] for row in cursor.fetchall())
     scanned, every = set(READ.findall(plan)), set(READ.findall(whole))
     assert len(every) >= 28  # the whole-ledger read visits every month
-    # The months the 32 days reach (two or three), the three made ahead, and DEFAULT.
-    assert len(scanned) <= 7 and "audit_auditevent_default" in scanned, plan
+    # This month, the three made ahead, and DEFAULT.
+    assert len(scanned) <= 5 and "audit_auditevent_default" in scanned, plan
     assert _append().seq == AuditEvent.objects.order_by("-seq").values_list("seq", flat=True).first()

@@ -1,15 +1,17 @@
-"""`audit_append()` reads the ledger's head in the recent months only, and its clock never runs behind the head.
+"""`audit_append()` reads the ledger's head from the current month on, and its clock never runs behind the head.
 
 With the events partitioned by month (0006), `ORDER BY seq DESC LIMIT 1` over the whole ledger probes one index per
 attached month, inside the ledger lock: measured, 3,000 appends took 0.36–0.47 s with 5 partitions and 1.14–1.30 s
-with 26. The head is the newest event, so the read is bounded to `recorded_at >= clock − 32 days`, which the planner
-prunes to the last two months, the months made ahead and the DEFAULT partition, whatever the history.
+with 26. The head is the newest event, so the read is bounded to `recorded_at >=` the start of the current UTC
+month, which the planner prunes to this month's partition, the months made ahead and DEFAULT, whatever the history.
+(Not "the last 32 days": a window reaching into last month would scan that month's whole index, backwards in seq,
+for a qualifying row whenever its last events were older than the window's start.)
 
 That is exact only if `recorded_at` never goes backwards along `seq`, so the clock taken under the lock is now
 `greatest(clock_timestamp(), the head's recorded_at)`: a system clock stepped back (NTP) no longer writes an event
 dated before the one it follows; it is dated with its predecessor's time until the clock catches up. The head then
-always has the greatest `recorded_at`, so it lies in the bounded range whenever any event does. When none does (a
-ledger idle for more than 32 days, or a clock that jumped forward), the read falls back to the whole ledger, once.
+always has the greatest `recorded_at`, so it lies in the bounded range whenever any event does. When none does (the
+month's first append, or a clock that jumped forward), the read falls back to the whole ledger, once.
 
 The canonical form and the hash are unchanged; the verifier is not affected. The reverse restores 0003's body.
 """
@@ -25,10 +27,11 @@ SIGNATURE = "audit_append(bigint, bigint, varchar, varchar, varchar, varchar, va
 _HEAD = {
     "recent": r"""
     v_clock := clock_timestamp();
-    -- The head is the newest event: in the recent months (partition pruning), or, on a ledger idle for longer,
-    -- anywhere (0007's docstring).
+    -- The head is the newest event: in this month or later (partition pruning), or, before this month's first
+    -- event, anywhere (0007's docstring).
     SELECT seq, hash, recorded_at INTO v_seq, v_prev, v_last FROM audit_auditevent
-    WHERE recorded_at >= v_clock - interval '32 days' ORDER BY seq DESC LIMIT 1;
+    WHERE recorded_at >= date_trunc('month', v_clock AT TIME ZONE 'UTC') AT TIME ZONE 'UTC'
+    ORDER BY seq DESC LIMIT 1;
     IF v_seq IS NULL THEN
         SELECT seq, hash, recorded_at INTO v_seq, v_prev, v_last FROM audit_auditevent ORDER BY seq DESC LIMIT 1;
     END IF;
