@@ -69,6 +69,7 @@ AUDIT_ACTION_LABELS: dict[str, str] = {
     AuditAction.LEDGER_VERIFIED: "ledger verified",
     AuditAction.CHECKPOINT_CREATED: "ledger checkpoint signed",
     AuditAction.LEDGER_ARCHIVED: "oldest ledger months archived",
+    AuditAction.PARTITION_DEFAULT_SPLIT: "rows of a DEFAULT partition moved into their months",
     AuditAction.ACCOUNT_LOCKED: "account locked",
     AuditAction.SIGNED_OUT: "signed out of the mobile app",
     AuditAction.TOKEN_REUSE_REFUSED: "reuse of a spent sign-in token refused",

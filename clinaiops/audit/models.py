@@ -54,6 +54,8 @@ class AuditAction(models.TextChoices):
     # The oldest months detached for archive (`manage.py ledger_archive`): the only way the ledger may start after
     # seq 1, and itself in the chain.
     LEDGER_ARCHIVED = "audit.archived"
+    # An operator moved a DEFAULT partition's rows into their months (`manage.py partitions --split-default`).
+    PARTITION_DEFAULT_SPLIT = "partitions.default_split"
     ACCOUNT_LOCKED = "account.locked"
     # Sessions and tokens (issue 8 §4): API sign-out, a refused reuse of a spent refresh token (its sign-in is
     # revoked), a password change (every API token revoked), and the second factor.

@@ -28,6 +28,7 @@ from dataclasses import dataclass
 from typing import Any
 
 import environ
+from django.conf import settings
 from django.db import connection, connections, transaction
 
 LEDGER_TABLES = ("audit_auditevent", "audit_auditcheckpoint")
@@ -456,3 +457,16 @@ def database_connection_as(url: str, alias: str = "default") -> Iterator[str]:
     finally:
         wrapper.close()
         current.update(saved)
+
+
+@contextmanager
+def owner_connection(alias: str = "default") -> Iterator[None]:
+    """The owner role's connection for an operator command that changes the schema (`ledger_archive`, `partitions
+    --split-default`), as `migrate` uses it: MIGRATION_DATABASE_URL when it is set, else the connection as it is
+    (whose role the command's own check then accepts or refuses)."""
+    url = settings.MIGRATION_DATABASE_URL
+    if not url:
+        yield
+        return
+    with database_connection_as(url, alias):
+        yield

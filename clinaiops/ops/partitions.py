@@ -10,7 +10,8 @@ archived.
 
 `default_partition_split` moves them out, as the owner and in one transaction: DEFAULT is detached and renamed
 aside, each month it held is created, a new DEFAULT is attached, the rows are inserted again through the parent
-(so each lands in its month), and the old DEFAULT is dropped. Nothing is updated or deleted, so the ledger's
+(so each lands in its month), and the old DEFAULT is dropped; the split is recorded in the ledger in the same
+transaction. Nothing is updated or deleted, so the ledger's
 append-only triggers have nothing to refuse; its rows keep their seq, hash and chain, and `audit_verify` after the
 split says the same as before it. The parent is locked (ACCESS EXCLUSIVE) for the duration: every write to that
 table waits, so run it when the clinic is quiet. The runtime role cannot run it (it may not detach partitions).
@@ -25,6 +26,9 @@ from datetime import UTC, datetime
 
 from django.db import connection, transaction
 from django.db.backends.utils import CursorWrapper
+
+from clinaiops.audit.models import AuditAction
+from clinaiops.audit.services import audit_record
 
 # How pg_get_expr shows a month partition's lower bound (the session's TimeZone is UTC under Django).
 _LOWER = re.compile(r"FOR VALUES FROM \('([^']+)'\)")
@@ -186,4 +190,12 @@ def default_partition_split(table: str) -> list[str]:
         cursor.execute(f"DROP TABLE {aside}")
         if spec.table == "audit_auditevent":
             cursor.execute("SELECT audit_ledger_privileges_lock()")
+        # In the same transaction: an operator's change to where the rows live, ledger rows included, is on record.
+        audit_record(
+            action=AuditAction.PARTITION_DEFAULT_SPLIT,
+            object_type="table",
+            object_id=spec.table,
+            system_reason="partitions_split_default",
+            payload={"months": created},
+        )
     return created

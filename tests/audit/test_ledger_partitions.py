@@ -395,7 +395,7 @@ def test_the_runtime_role_makes_months_ahead_through_the_function_and_gets_only_
 
 @postgres_only
 @pytest.mark.django_db
-def test_ledger_archive_refuses_the_runtime_role_and_runs_as_the_owner(
+def test_ledger_archive_and_the_default_split_refuse_the_runtime_role_and_run_as_the_owner(
     installation: Installation,  # noqa: F811
     tmp_path: Path,
 ) -> None:
@@ -408,3 +408,16 @@ def test_ledger_archive_refuses_the_runtime_role_and_runs_as_the_owner(
     owner = db_.manage("ledger_archive", "--before", month, role=db_.runtime, MIGRATION_DATABASE_URL=db_.url(db_.owner))
     assert owner.returncode == 0, owner.stderr
     assert "nothing detached" in owner.stdout  # every event is from this month
+    # The same for moving a DEFAULT partition's rows (`manage.py partitions`), in the same installation: the runtime
+    # role may list and make the months ahead, not split.
+    listed = db_.manage("partitions", "--ensure", role=db_.runtime)
+    assert listed.returncode == 0 and "care_reading:" in listed.stdout and "audit_auditevent:" in listed.stdout
+    split = db_.manage("partitions", "--split-default", "care_reading", role=db_.runtime)
+    assert split.returncode == 1 and "only the owner of care_reading may split" in split.stderr
+    assert "Traceback" not in split.stderr
+    as_owner = db_.manage("partitions", "--split-default", "audit_auditevent", role=db_.runtime,
+                          MIGRATION_DATABASE_URL=db_.url(db_.owner))  # fmt: skip
+    assert as_owner.returncode == 0, as_owner.stderr
+    assert "its DEFAULT partition was empty" in as_owner.stdout
+    unknown = db_.manage("partitions", "--split-default", "core_user", role=db_.runtime)
+    assert unknown.returncode == 2 and "invalid choice" in unknown.stderr

@@ -10,13 +10,10 @@ from __future__ import annotations
 
 import re
 import threading
-import time
-from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
-from typing import Any
 
 import pytest
-from django.db import DataError, IntegrityError, connection, connections, transaction
+from django.db import DataError, IntegrityError, connection, transaction
 from django.db.migrations.executor import MigrationExecutor
 from django.db.models.deletion import ProtectedError
 from django.test.utils import CaptureQueriesContext
@@ -28,6 +25,7 @@ from clinaiops.care.selectors import reading_list_for_patient, readings_between
 from clinaiops.care.services import ReadingInput
 from clinaiops.core.errors import Conflict
 from clinaiops.loops.services.ingest import IngestResult, reading_ingest
+from tests.concurrency import in_thread, waiting_for_a_lock
 
 postgresql_only = pytest.mark.skipif(
     connection.vendor != "postgresql", reason="declarative partitioning is PostgreSQL's; SQLite has none"
@@ -213,34 +211,6 @@ def test_an_identifier_costs_no_query_on_postgresql_and_one_on_sqlite(patient: P
 # --- Two connections at once -------------------------------------------------------------------------------
 
 
-def _waiting_for_a_lock(timeout: float = 10.0) -> None:
-    """Block until some other session waits for a lock (checked on a connection of its own: pg_locks is live)."""
-    deadline = time.monotonic() + timeout
-    with connections["default"].cursor() as cursor:
-        while time.monotonic() < deadline:
-            cursor.execute("SELECT count(*) FROM pg_locks WHERE NOT granted")
-            if cursor.fetchone()[0]:
-                return
-            time.sleep(0.02)
-    raise AssertionError("the second ingest never waited for the first one's lock")
-
-
-def _in_thread(target: Callable[[], Any]) -> tuple[threading.Thread, dict[str, Any]]:
-    out: dict[str, Any] = {}
-
-    def run() -> None:
-        try:
-            out["result"] = target()
-        except BaseException as exc:  # reported by the test's assertion, not lost in the thread
-            out["error"] = exc
-        finally:
-            connections.close_all()
-
-    thread = threading.Thread(target=run)
-    thread.start()
-    return thread, out
-
-
 @postgresql_only
 @pytest.mark.django_db(transaction=True)
 def test_two_concurrent_sends_of_one_identifier_in_different_months_store_one_reading(patient: Patient) -> None:
@@ -255,15 +225,15 @@ def test_two_concurrent_sends_of_one_identifier_in_different_months_store_one_re
             result = _ingest(Patient.objects.get(pk=patient.pk), this_month + timedelta(days=1), identifier="gw|race")
             assert result.created
             stored.set()
-            _waiting_for_a_lock()
+            waiting_for_a_lock(what="the second ingest")
         return result.reading.pk
 
     def resend() -> IngestResult:
         stored.wait(10)
         return _ingest(Patient.objects.get(pk=patient.pk), _month_start(this_month, 1), identifier="gw|race")
 
-    first, first_out = _in_thread(original)
-    second, second_out = _in_thread(resend)
+    first, first_out = in_thread(original)
+    second, second_out = in_thread(resend)
     first.join(30)
     second.join(30)
     assert "error" not in first_out, first_out.get("error")

@@ -9,14 +9,13 @@
 from __future__ import annotations
 
 import threading
-import time
 from collections.abc import Callable
 from datetime import datetime, timedelta
 from functools import partial
 from typing import Any
 
 import pytest
-from django.db import connection, connections, transaction
+from django.db import connection, transaction
 from django.test import Client
 from django.utils import timezone
 from rest_framework.test import APIClient
@@ -29,6 +28,7 @@ from clinaiops.core.models import Role, User
 from clinaiops.loops.models import Recommendation, ReviewDecision
 from clinaiops.loops.services.ingest import reading_ingest
 from clinaiops.loops.services.review import AlreadyDecided, review_decide
+from tests.concurrency import in_thread, waiting_for_a_lock
 from tests.factories import PASSWORD, UserFactory
 
 pytestmark = pytest.mark.django_db(transaction=True)
@@ -38,34 +38,6 @@ pytestmark = pytest.mark.django_db(transaction=True)
 def _postgresql_only() -> None:
     if connection.vendor != "postgresql":
         pytest.skip("row locks and unique-key waits between connections are PostgreSQL's; SQLite serialises writers")
-
-
-def _waiting_for_a_lock(timeout: float = 10.0) -> None:
-    """Block until some other session waits for a lock (checked on a connection of its own: pg_locks is live)."""
-    deadline = time.monotonic() + timeout
-    with connections["default"].cursor() as cursor:
-        while time.monotonic() < deadline:
-            cursor.execute("SELECT count(*) FROM pg_locks WHERE NOT granted")
-            if cursor.fetchone()[0]:
-                return
-            time.sleep(0.02)
-    raise AssertionError("the second request never waited for the first one's lock")
-
-
-def _in_thread(target: Callable[[], Any]) -> tuple[threading.Thread, dict[str, Any]]:
-    out: dict[str, Any] = {}
-
-    def run() -> None:
-        try:
-            out["result"] = target()
-        except BaseException as exc:  # reported by the test's assertion, not lost in the thread
-            out["error"] = exc
-        finally:
-            connections.close_all()
-
-    thread = threading.Thread(target=run)
-    thread.start()
-    return thread, out
 
 
 def _reading_body() -> dict[str, object]:
@@ -97,15 +69,15 @@ def test_a_resend_that_races_its_original_gets_200_with_the_stored_reading(
             )
             assert result.created
             stored.set()
-            _waiting_for_a_lock()
+            waiting_for_a_lock(what="the second request")
         return result.reading.pk
 
     def resend() -> Any:
         stored.wait(10)
         return client.post("/api/v1/readings/", body, format="json")
 
-    first, first_out = _in_thread(original)
-    second, second_out = _in_thread(resend)
+    first, first_out = in_thread(original)
+    second, second_out = in_thread(resend)
     first.join(30)
     second.join(30)
     assert "error" not in first_out, first_out.get("error")
@@ -132,7 +104,7 @@ def test_identical_readings_sent_at_the_same_moment_both_succeed(
         body = {**_reading_body(), "taken_at": (timezone.now() - timedelta(minutes=10 + n)).isoformat()}
         start = threading.Barrier(2)
 
-        runs = [_in_thread(partial(_send_at, start, client, body)) for client in clients]
+        runs = [in_thread(partial(_send_at, start, client, body)) for client in clients]
         for thread, _ in runs:
             thread.join(30)
         responses = [out["result"] for _, out in runs]
@@ -171,14 +143,14 @@ def test_the_losing_signer_is_told_who_signed_and_when(
                 password=PASSWORD,
             )
             winner_posted.set()
-            _waiting_for_a_lock()
+            waiting_for_a_lock(what="the second request")
 
     def losing() -> Any:
         winner_posted.wait(10)
         return loser.post(url, {"outcome": "rejected", "reason": "Too early", "password": PASSWORD}, follow=True)
 
-    first, first_out = _in_thread(winner)
-    second, second_out = _in_thread(losing)
+    first, first_out = in_thread(winner)
+    second, second_out = in_thread(losing)
     first.join(30)
     second.join(30)
     assert "error" not in first_out, first_out.get("error")
@@ -209,7 +181,7 @@ def test_two_signers_at_the_same_moment_one_wins_the_other_is_told(
             password=PASSWORD,
         )
 
-    runs = [_in_thread(lambda: sign(clinician, "accepted")), _in_thread(lambda: sign(second_clinician, "rejected"))]
+    runs = [in_thread(lambda: sign(clinician, "accepted")), in_thread(lambda: sign(second_clinician, "rejected"))]
     for thread, _ in runs:
         thread.join(30)
     errors = [out["error"] for _, out in runs if "error" in out]
@@ -231,7 +203,7 @@ def test_a_resent_symptom_report_is_stored_once_even_when_it_races_its_original(
     clients = [api_client_for(patient.user), api_client_for(patient.user)]
     body = {"kind": "dizziness", "reported_at": (timezone.now() - timedelta(minutes=4)).isoformat()}
     start = threading.Barrier(2)
-    runs = [_in_thread(partial(_symptom_at, start, client, body)) for client in clients]
+    runs = [in_thread(partial(_symptom_at, start, client, body)) for client in clients]
     for thread, _ in runs:
         thread.join(30)
     # The one that stored it answers 201; the other, a resend of a stored report, 200 with the same symptom.

@@ -13,7 +13,7 @@ from django.core.management import call_command
 from django.db import DatabaseError, connection, transaction
 from django.utils import timezone
 
-from clinaiops.audit.models import AuditAction
+from clinaiops.audit.models import AuditAction, AuditEvent
 from clinaiops.audit.services import audit_record
 from clinaiops.audit.verify import ledger_verify
 from clinaiops.care.models import Patient, Reading
@@ -95,13 +95,17 @@ def test_ledger_events_in_default_move_into_their_month_and_the_chain_still_veri
     assert default_partition_split("audit_auditevent") == [current]
 
     assert {_partition_of("audit_auditevent", "seq", s) for s in seqs} == {current}
-    assert _sql("SELECT seq, hash FROM audit_auditevent ORDER BY seq") == hashes
+    after = _sql("SELECT seq, hash FROM audit_auditevent ORDER BY seq")
+    assert after[: len(hashes)] == hashes  # every event kept, with its seq and hash
+    (split,) = AuditEvent.objects.filter(seq__gt=seqs[-1])  # and the split itself on record, in the chain
+    assert (split.action, split.object_id) == ("partitions.default_split", "audit_auditevent")
+    assert split.payload_data["months"] == [current]
     assert ledger_verify().ok
     # The month made by the split is a ledger table like the others: it refuses TRUNCATE on its own.
     with pytest.raises(DatabaseError, match="append-only"), transaction.atomic():
         _sql(f"TRUNCATE {current}")
-    assert _events(1)[0] == seqs[-1] + 1  # the chain goes on in the new month
-    assert _partition_of("audit_auditevent", "seq", seqs[-1] + 1) == current
+    assert _events(1)[0] == seqs[-1] + 2  # the chain goes on in the new month
+    assert _partition_of("audit_auditevent", "seq", seqs[-1] + 2) == current
 
 
 @postgres_only

@@ -9,12 +9,11 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from typing import Any
 
-from django.conf import settings
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 from django.db import DEFAULT_DB_ALIAS
 
 from clinaiops.audit.partitions import LedgerArchiveRefused, ledger_archive
-from clinaiops.audit.roles import RolesRefused, database_connection_as
+from clinaiops.audit.roles import RolesRefused, owner_connection
 
 
 def _month_start(text: str) -> datetime:
@@ -40,12 +39,8 @@ class Command(BaseCommand):
         current = datetime.now(UTC).replace(day=1, hour=0, minute=0, second=0, microsecond=0)
         if before > current:
             raise CommandError(f"--before {options['before']}: the current month ({current:%Y-%m}) is never archived")
-        url = settings.MIGRATION_DATABASE_URL
         try:
-            if url:
-                with database_connection_as(url, DEFAULT_DB_ALIAS):
-                    archive = ledger_archive(before=before)
-            else:
+            with owner_connection(DEFAULT_DB_ALIAS):
                 archive = ledger_archive(before=before)
         except (LedgerArchiveRefused, RolesRefused) as exc:
             raise CommandError(f"ledger_archive refused: {exc}") from exc

@@ -11,11 +11,10 @@ from __future__ import annotations
 
 from typing import Any
 
-from django.conf import settings
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 from django.db import DEFAULT_DB_ALIAS, connection
 
-from clinaiops.audit.roles import RolesRefused, database_connection_as
+from clinaiops.audit.roles import RolesRefused, owner_connection
 from clinaiops.ops.partitions import TABLES, SplitRefused, default_partition_split, partitions_summary
 from clinaiops.ops.tasks import partitions_ensure
 
@@ -50,12 +49,8 @@ class Command(BaseCommand):
             )
 
     def _split(self, table: str) -> None:
-        url = settings.MIGRATION_DATABASE_URL
         try:
-            if url:
-                with database_connection_as(url, DEFAULT_DB_ALIAS):
-                    created = default_partition_split(table)
-            else:
+            with owner_connection(DEFAULT_DB_ALIAS):
                 created = default_partition_split(table)
         except (SplitRefused, RolesRefused) as exc:
             raise CommandError(f"--split-default refused: {exc}") from exc
