@@ -63,6 +63,16 @@ def _prepared_cursor() -> Any:
     return psycopg.Cursor(connection.connection)
 
 
+def audit_ledger_lock() -> None:
+    """Take the ledger's lock now, for a writer that must lock something else before its first event: every writer
+    then takes the ledger lock first (a reading's ingest takes it at its first event and may then lock the patient),
+    so two of them cannot deadlock. Held to the end of the transaction; the append takes it again at no cost. A
+    no-op on SQLite, which has one writer at a time."""
+    if connection.vendor == "postgresql":
+        with connection.cursor() as cursor:
+            cursor.execute("SELECT pg_advisory_xact_lock(%s)", [_LEDGER_LOCK_KEY])
+
+
 def _head_and_clock() -> tuple[int, str, datetime]:
     """Take the ledger lock, then read the head and the clock under it. Used by checkpoints and by the SQLite
     writer; the PostgreSQL writer does the same inside audit_append()."""

@@ -12,7 +12,7 @@ from django.utils import timezone
 
 from clinaiops.audit.digests import audit_digest
 from clinaiops.audit.models import AuditAction
-from clinaiops.audit.services import audit_record, audit_record_denied
+from clinaiops.audit.services import audit_ledger_lock, audit_record, audit_record_denied
 from clinaiops.care.models import Alert, AlertKind, AlertStatus, Patient, Reading, Symptom, SymptomKind, SymptomSeverity
 from clinaiops.care.selectors import readings_recent, symptoms_recent
 from clinaiops.care.services import ReadingInput, alert_open, autonomy_pause, reading_store, symptom_store
@@ -193,6 +193,9 @@ def symptom_ingest(
     reported_at = reported_at or now
     # A resend of the same report (the app retrying a POST whose answer it lost) is stored once: the patient's row
     # lock serialises this patient's reports, and the same symptom at the same reported time is the same report.
+    # The ledger's lock first, as a reading's ingest takes it before it may lock the patient (a symptom that locked
+    # the patient first deadlocked against a reading of the same patient).
+    audit_ledger_lock()
     Patient.objects.select_for_update().only("pk").get(pk=patient.pk)
     existing = Symptom.objects.filter(patient=patient, kind=kind, reported_at=reported_at).first()
     if existing is not None:
